@@ -1,0 +1,1 @@
+"""instapipe: keep, spread and serve one's own Instagram Stories."""

@@ -1,0 +1,72 @@
+"""The Firestore layout: where each kind of document lives and what a story holds.
+
+- `accounts/{user_id}`: what the fetch function needs about a watched account.
+- `accounts/{user_id}/stories/{story_id}`: one archived story.
+- `telegram_chats/{chat_id}/deliveries/{story_id}`: the Telegram delivery ledger.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from google.cloud import firestore
+
+from instapipe.clients import firestore_client
+from instapipe.story import Story, from_fields
+
+ACCOUNTS = "accounts"
+STORIES = "stories"
+TELEGRAM_CHATS = "telegram_chats"
+DELIVERIES = "deliveries"
+_ARCHIVE_FIELDS = (
+    "bucket_path",
+    "object_name",
+    "content_type",
+    "size_bytes",
+    "archived_at",
+    "signed_url",
+    "signed_url_expires_at",
+)
+
+
+def account_ref(user_id: str) -> firestore.DocumentReference:
+    return firestore_client().collection(ACCOUNTS).document(user_id)
+
+
+def stories_of(user_id: str) -> firestore.CollectionReference:
+    return account_ref(user_id).collection(STORIES)
+
+
+def story_ref(user_id: str, story_id: str) -> firestore.DocumentReference:
+    return stories_of(user_id).document(story_id)
+
+
+def delivery_ref(chat_id: str, story_id: str) -> firestore.DocumentReference:
+    chat = firestore_client().collection(TELEGRAM_CHATS).document(chat_id)
+    return chat.collection(DELIVERIES).document(story_id)
+
+
+@dataclass(frozen=True)
+class ArchivedStory:
+    """A story whose media is in the bucket, as its Firestore document holds it."""
+
+    story: Story
+    bucket_path: str
+    object_name: str
+    content_type: str
+    size_bytes: int
+    archived_at: int
+    signed_url: str
+    signed_url_expires_at: int
+
+    def to_document(self) -> dict[str, Any]:
+        document = asdict(self.story)
+        document.update({name: getattr(self, name) for name in _ARCHIVE_FIELDS})
+        return document
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any]) -> ArchivedStory:
+        extras = {name: document[name] for name in _ARCHIVE_FIELDS}
+        story_fields = {k: v for k, v in document.items() if k not in _ARCHIVE_FIELDS}
+        return cls(story=from_fields(story_fields), **extras)
