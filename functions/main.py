@@ -5,6 +5,7 @@ from __future__ import annotations
 import functions_framework
 from cloudevents.http import CloudEvent
 from flask import Request, Response
+
 from instapipe import api, archiving, config, events, fetching, logs, telegram
 
 logs.configure()

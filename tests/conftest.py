@@ -10,8 +10,8 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from instapipe import clients, config
 
+from instapipe import clients, config
 from stack.emulators import Emulators
 
 TEST_PROJECT = "instapipe-test"

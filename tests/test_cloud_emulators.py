@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from google.api_core.exceptions import AlreadyExists, PreconditionFailed
 from google.cloud import pubsub_v1
-from instapipe import clients, store
 
+from instapipe import clients, store
 from tests.conftest import TEST_BUCKET, TEST_PROJECT
 
 pytestmark = pytest.mark.usefixtures("cloud")

@@ -3,6 +3,7 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from instapipe import config
 from instapipe.config import QuietHours, Secret
 from instapipe.errors import ConfigError

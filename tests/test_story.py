@@ -6,6 +6,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+
 from instapipe import story as story_module
 from instapipe.errors import MessageError, PermanentError
 from instapipe.story import Location, Story
