@@ -1,0 +1,231 @@
+"""The whole pipeline on one machine: emulators, the four functions served by
+functions-framework, and Pub/Sub push subscriptions wired as Terraform wires them.
+
+`make run` and the end-to-end tests both drive a `LocalPipeline`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import requests
+
+from stack.emulators import HOST, EmulatorError, Emulators, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+FUNCTIONS_SOURCE = ROOT / "functions" / "main.py"
+CONSUMERS = {"archive_story": "archive", "post_to_telegram": "telegram"}
+DEAD_LETTER_SUFFIX = "-dead-letter"
+READY_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class SubscriptionPolicy:
+    """Delivery settings of each push subscription; Terraform's defaults, in seconds."""
+
+    ack_deadline_s: int = 60
+    min_backoff_s: int = 10
+    max_backoff_s: int = 600
+    max_delivery_attempts: int = 10
+
+
+@dataclass
+class FunctionServer:
+    """One entry point of functions/main.py served by functions-framework."""
+
+    target: str
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+    log_file: IO[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def start(self, env: Mapping[str, str]) -> None:
+        self.log_file = tempfile.NamedTemporaryFile(  # noqa: SIM115
+            prefix=f"instapipe-{self.target}-", suffix=".log", delete=False
+        )
+        command = [
+            str(Path(sys.executable).parent / "functions-framework"),
+            f"--target={self.target}",
+            f"--source={FUNCTIONS_SOURCE}",
+            f"--host={HOST}",
+            f"--port={self.port}",
+        ]
+        self.process = subprocess.Popen(
+            command,
+            cwd=FUNCTIONS_SOURCE.parent,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=self.log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process is None or self.process.poll() is not None:
+                raise EmulatorError(f"{self.target} exited:\n{self.log_text()[-3000:]}")
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection((HOST, self.port), timeout=1),
+            ):
+                return
+            time.sleep(0.1)
+        raise EmulatorError(f"{self.target} not listening after {timeout_s:g}s")
+
+    def log_text(self) -> str:
+        if self.log_file is None:
+            return ""
+        return Path(self.log_file.name).read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+            self.process = None
+
+    def close(self) -> None:
+        self.stop()
+        if self.log_file is not None:
+            self.log_file.close()
+            os.unlink(self.log_file.name)
+            self.log_file = None
+
+
+class LocalPipeline:
+    """Emulators, function servers and subscriptions, started and stopped together."""
+
+    def __init__(
+        self,
+        settings_env: Mapping[str, str],
+        policy: SubscriptionPolicy | None = None,
+        emulators: Emulators | None = None,
+    ) -> None:
+        self.settings_env = dict(settings_env)
+        self.project = self.settings_env["GOOGLE_CLOUD_PROJECT"]
+        self.policy = policy or SubscriptionPolicy()
+        self.emulators = emulators or Emulators(self.project)
+        self._own_emulators = emulators is None
+        self.functions = {
+            target: FunctionServer(target)
+            for target in (
+                "fetch_stories",
+                "archive_story",
+                "post_to_telegram",
+                "stories_json",
+            )
+        }
+
+    @property
+    def topic(self) -> str:
+        return self.settings_env.get("STORIES_TOPIC", "instapipe-stories")
+
+    @property
+    def dead_letter_subscription(self) -> str:
+        return f"projects/{self.project}/subscriptions/{self.topic}{DEAD_LETTER_SUFFIX}"
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, **self.emulators.env(), **self.settings_env}
+
+    def url(self, target: str) -> str:
+        return self.functions[target].url
+
+    def start(self) -> None:
+        try:
+            if self._own_emulators:
+                self.emulators.start()
+            self._create_bucket()
+            self._create_topics()
+            env = self.env()
+            for server in self.functions.values():
+                server.start(env)
+            for server in self.functions.values():
+                server.wait_ready()
+            self._create_push_subscriptions()
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        for server in self.functions.values():
+            server.close()
+        if self._own_emulators:
+            self.emulators.stop()
+
+    def restart(self, target: str) -> None:
+        """Kills one function server and starts it again on the same port."""
+        server = self.functions[target]
+        server.stop()
+        server.start(self.env())
+        server.wait_ready()
+
+    def tick(self, timeout_s: float = 120.0) -> requests.Response:
+        """What Cloud Scheduler does: one POST to the fetch function."""
+        return requests.post(self.url("fetch_stories"), timeout=timeout_s)
+
+    def _create_bucket(self) -> None:
+        bucket = self.settings_env["MEDIA_BUCKET"]
+        response = requests.post(
+            f"{self.emulators.storage.url}/storage/v1/b",
+            params={"project": self.project},
+            json={"name": bucket},
+            timeout=10,
+        )
+        if response.status_code not in (200, 409):
+            response.raise_for_status()
+
+    def _pubsub(self, method: str, path: str, body: object = None) -> None:
+        response = requests.request(
+            method, f"{self.emulators.pubsub.url}/v1/{path}", json=body, timeout=10
+        )
+        if response.status_code not in (200, 409):
+            raise EmulatorError(
+                f"{method} {path}: {response.status_code} {response.text}"
+            )
+
+    def _create_topics(self) -> None:
+        topics = f"projects/{self.project}/topics"
+        self._pubsub("PUT", f"{topics}/{self.topic}")
+        self._pubsub("PUT", f"{topics}/{self.topic}{DEAD_LETTER_SUFFIX}")
+        self._pubsub(
+            "PUT",
+            self.dead_letter_subscription,
+            {"topic": f"{topics}/{self.topic}{DEAD_LETTER_SUFFIX}"},
+        )
+
+    def _create_push_subscriptions(self) -> None:
+        topics = f"projects/{self.project}/topics"
+        for target, name in CONSUMERS.items():
+            self._pubsub(
+                "PUT",
+                f"projects/{self.project}/subscriptions/{self.topic}-{name}",
+                {
+                    "topic": f"{topics}/{self.topic}",
+                    "pushConfig": {"pushEndpoint": self.url(target)},
+                    "ackDeadlineSeconds": self.policy.ack_deadline_s,
+                    "enableMessageOrdering": True,
+                    "retryPolicy": {
+                        "minimumBackoff": f"{self.policy.min_backoff_s}s",
+                        "maximumBackoff": f"{self.policy.max_backoff_s}s",
+                    },
+                    "deadLetterPolicy": {
+                        "deadLetterTopic": f"{topics}/{self.topic}{DEAD_LETTER_SUFFIX}",
+                        "maxDeliveryAttempts": self.policy.max_delivery_attempts,
+                    },
+                },
+            )
