@@ -177,6 +177,7 @@ BAD_QUERIES = [
     (f"user_id={USER_ID}&limit=1.5", 400, "limit '1.5' is not valid"),
     (f"user_id={USER_ID}&cursor=!!", 400, "cursor '!!' is not valid"),
     (f"user_id={USER_ID}&cursor=bm90LWEtY3Vyc29y", 400, "is not valid"),
+    (f"user_id={USER_ID}&cursor=NTpfX3hfXw", 400, "is not valid"),
     (f"user_id={USER_ID}&cursor=MTox&before=5", 400, "before and cursor"),
     (f"user_id={USER_ID}&event=click", 400, "event 'click' is not one of"),
     (f"user_id={USER_ID}&event=open&limit=5", 400, "event cannot be combined"),

@@ -22,6 +22,8 @@ _USER_ID = re.compile(r"[0-9]{1,20}")
 _UNIX_S = re.compile(r"[0-9]{1,12}")
 _CURSOR = re.compile(r"[A-Za-z0-9_\-]{4,200}")
 _POSITION = re.compile(r"([0-9]{1,12}):([A-Za-z0-9_\-]{1,128})")
+# Firestore reserves document ids of this shape; no story can carry one.
+_RESERVED_ID = re.compile(r"__.*__")
 _SHOWN_CHARS = 40
 
 Event = Literal["open", "prefetch"]
@@ -85,7 +87,9 @@ def _decode_cursor(text: str) -> Position | None:
     except (binascii.Error, ValueError):
         return None
     match = _POSITION.fullmatch(raw)
-    return Position(int(match[1]), match[2]) if match else None
+    if match is None or _RESERVED_ID.fullmatch(match[2]):
+        return None
+    return Position(int(match[1]), match[2])
 
 
 def _reject_unexpected(args: MultiDict[str, str]) -> None:
