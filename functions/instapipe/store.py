@@ -70,3 +70,12 @@ class ArchivedStory:
         extras = {name: document[name] for name in _ARCHIVE_FIELDS}
         story_fields = {k: v for k, v in document.items() if k not in _ARCHIVE_FIELDS}
         return cls(story=from_fields(story_fields), **extras)
+
+
+# The stories API's optional open counter: one document per account and UTC day.
+OPENS = "opens"
+
+
+def opens_ref(user_id: str, day: str) -> firestore.DocumentReference:
+    """`accounts/{user_id}/opens/{day}`, `day` as YYYY-MM-DD in UTC."""
+    return account_ref(user_id).collection(OPENS).document(day)
