@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SUITES: tuple[str, ...] = ()
+SUITES: tuple[str, ...] = ("api",)
 
 
 @dataclass(frozen=True)
