@@ -42,3 +42,13 @@ output "dead_letter_subscription" {
   description = "Pull subscription holding stories no consumer could handle."
   value       = google_pubsub_subscription.dead_letters.name
 }
+
+output "region" {
+  description = "Region of the functions and the scheduler job, for gcloud's --region and --location."
+  value       = var.region
+}
+
+output "function_services" {
+  description = "Cloud Run service of each function by entry point, for reading its logs."
+  value       = { for name, function in google_cloudfunctions2_function.function : name => function.name }
+}
