@@ -64,6 +64,10 @@ resource "google_artifact_registry_repository" "functions" {
   depends_on = [google_project_service.enabled]
 }
 
+# No function has an Eventarc trigger: the subscriptions Eventarc creates have no
+# dead-letter topic, so the consumers get push subscriptions of their own (pubsub.tf).
+# Their @functions_framework.cloud_event decorator makes the framework read a push body
+# as a CloudEvent.
 resource "google_cloudfunctions2_function" "function" {
   for_each = local.functions
 
@@ -94,9 +98,10 @@ resource "google_cloudfunctions2_function" "function" {
     min_instance_count               = 0
     max_instance_request_concurrency = each.value.concurrency
     all_traffic_on_latest_revision   = true
-    # Only the public API is reachable from the internet. Cloud Scheduler and Pub/Sub
-    # push in the same project count as internal traffic when they call the run.app
-    # URL (service_config.uri), which is the address they are given.
+    # Only the public API is reachable from the internet. Cloud Run's ingress rules
+    # count Cloud Scheduler and Pub/Sub push from the same project as internal traffic
+    # when they call the run.app URL (service_config.uri) rather than a custom domain,
+    # and that URL is the address both are given.
     ingress_settings      = each.value.public ? "ALLOW_ALL" : "ALLOW_INTERNAL_ONLY"
     environment_variables = local.function_env
 
