@@ -4,9 +4,9 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 SYSTEM_DEPS := $(VENV)/.system-deps
 
-.PHONY: test lint typecheck pytest run bench clean
+.PHONY: test lint typecheck pytest terraform-check run bench clean
 
-test: lint typecheck pytest
+test: lint typecheck terraform-check pytest
 
 lint: $(INSTALLED)
 	$(BIN)/ruff format --check .
@@ -17,6 +17,10 @@ typecheck: $(INSTALLED)
 
 pytest: $(INSTALLED) $(SYSTEM_DEPS)
 	$(BIN)/pytest
+
+# terraform fmt and checkov over terraform/; checkov gets a virtualenv of its own.
+terraform-check:
+	scripts/check-terraform
 
 run: $(INSTALLED) $(SYSTEM_DEPS)
 	$(BIN)/python -m localstack

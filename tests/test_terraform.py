@@ -1,0 +1,544 @@
+"""Holds terraform/ to the code it deploys, by parsing both without running either.
+
+Providers cannot be downloaded here, so `terraform plan` is out of reach: these tests
+read the HCL with python-hcl2, `functions/main.py` and `functions/instapipe/config.py`
+with `ast`, and check that the names, triggers, settings, subscriptions and roles agree.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import pytest
+from hcl2.utils import SerializationOptions
+
+ROOT = Path(__file__).resolve().parent.parent
+TERRAFORM = ROOT / "terraform"
+MAIN_PY = ROOT / "functions" / "main.py"
+CONFIG_PY = ROOT / "functions" / "instapipe" / "config.py"
+
+TRIGGERS = {"http": "http", "cloud_event": "cloudevent"}
+PUBLIC_MEMBERS = {"allUsers", "allAuthenticatedUsers"}
+INVOKER_ROLES = {"roles/run.invoker", "roles/cloudfunctions.invoker"}
+PROJECT_IAM_TYPES = {
+    "google_project_iam_member",
+    "google_project_iam_binding",
+    "google_project_iam_policy",
+}
+# Project-level roles GCP offers on no narrower resource, each justified in iam.tf.
+PROJECT_ROLES_WITHOUT_RESOURCE = {
+    # Firestore has no IAM per database; a condition narrows it to one database.
+    "roles/datastore.user",
+    # Log writes are checked on the project.
+    "roles/logging.logWriter",
+}
+PUSH_ACK_DEADLINE_MAX_S = 600
+_OPTIONS = SerializationOptions(
+    with_comments=False, explicit_blocks=False, strip_string_quotes=True
+)
+_REFERENCE = re.compile(r"\bvar\.([a-z0-9_]+)")
+
+
+@dataclass(frozen=True)
+class Module:
+    resources: dict[tuple[str, str], dict[str, Any]]
+    data: dict[tuple[str, str], dict[str, Any]]
+    locals: dict[str, Any]
+    variables: dict[str, dict[str, Any]]
+    terraform: dict[str, Any]
+    text: dict[str, str]
+
+
+@cache
+def module() -> Module:
+    resources: dict[tuple[str, str], dict[str, Any]] = {}
+    data: dict[tuple[str, str], dict[str, Any]] = {}
+    local_values: dict[str, Any] = {}
+    variables: dict[str, dict[str, Any]] = {}
+    terraform: dict[str, Any] = {}
+    text: dict[str, str] = {}
+    for path in sorted(TERRAFORM.glob("*.tf")):
+        text[path.name] = path.read_text()
+        parsed = hcl2.loads(text[path.name], serialization_options=_OPTIONS)
+        for block in parsed.get("resource", []):
+            resources.update(_labelled(block))
+        for block in parsed.get("data", []):
+            data.update(_labelled(block))
+        for block in parsed.get("locals", []):
+            local_values.update(block)
+        for block in parsed.get("variable", []):
+            variables.update(block)
+        for block in parsed.get("terraform", []):
+            terraform.update(block)
+    return Module(resources, data, local_values, variables, terraform, text)
+
+
+def _labelled(block: dict[str, Any]) -> Iterator[tuple[tuple[str, str], Any]]:
+    for kind, named in block.items():
+        for name, body in named.items():
+            yield (kind, name), body
+
+
+@cache
+def entry_points() -> dict[str, str]:
+    """Trigger type of each function in main.py, by its decorator."""
+    found = {}
+    for node in ast.parse(MAIN_PY.read_text()).body:
+        if not isinstance(node, ast.FunctionDef):
+            continue
+        for decorator in node.decorator_list:
+            if (
+                isinstance(decorator, ast.Attribute)
+                and isinstance(decorator.value, ast.Name)
+                and decorator.value.id == "functions_framework"
+                and decorator.attr in TRIGGERS
+            ):
+                found[node.name] = TRIGGERS[decorator.attr]
+    return found
+
+
+@cache
+def config_reads() -> dict[str, set[str]]:
+    """Environment variable names config.py reads, by the reader method used."""
+    reads: dict[str, set[str]] = {"required": set(), "optional": set(), "secret": set()}
+    for node in ast.walk(ast.parse(CONFIG_PY.read_text())):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id == "reader"
+            and node.func.attr in reads
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+        ):
+            reads[node.func.attr].add(node.args[0].value)
+    return reads
+
+
+def resources_of(*kinds: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for (kind, name), body in module().resources.items():
+        if kind in kinds:
+            yield kind, name, body
+
+
+def iam_members() -> Iterator[tuple[str, str, dict[str, Any]]]:
+    kinds = {kind for kind, _ in module().resources if kind.endswith("_iam_member")}
+    yield from resources_of(*kinds)
+
+
+def block(body: dict[str, Any], name: str) -> dict[str, Any]:
+    """A nested block, which python-hcl2 gives as a one-element list."""
+    [inner] = body[name]
+    return dict(inner)
+
+
+def function_resource() -> dict[str, Any]:
+    return module().resources[("google_cloudfunctions2_function", "function")]
+
+
+def push_subscription() -> dict[str, Any]:
+    return module().resources[("google_pubsub_subscription", "consumer")]
+
+
+# Entry points and triggers
+
+
+def test_every_deployed_function_is_an_entry_point_with_its_trigger() -> None:
+    functions = module().locals["functions"]
+
+    deployed = {name: spec["trigger"] for name, spec in functions.items()}
+
+    assert deployed == entry_points()
+    assert set(entry_points()) == {
+        "fetch_stories",
+        "archive_story",
+        "post_to_telegram",
+        "stories_json",
+    }
+
+
+def test_each_function_is_built_from_its_own_entry_point() -> None:
+    function = function_resource()
+
+    build = block(function, "build_config")
+
+    assert function["for_each"] == "${local.functions}"
+    assert build["entry_point"] == "${each.key}"
+    assert build["runtime"] == "python311"
+    assert build["service_account"] == "${google_service_account.build.id}"
+
+
+def test_the_source_object_name_carries_the_zip_content_hash() -> None:
+    source = module().resources[("google_storage_bucket_object", "source")]
+    archive = module().data[("archive_file", "functions")]
+
+    storage_source = block(
+        block(block(function_resource(), "build_config"), "source"), "storage_source"
+    )
+
+    assert "${data.archive_file.functions.output_md5}" in source["name"]
+    assert archive["source_dir"].endswith("/../functions")
+    assert archive["type"] == "zip"
+    assert storage_source["object"] == "${google_storage_bucket_object.source.name}"
+
+
+# Environment
+
+
+def test_every_environment_variable_terraform_sets_is_read_by_config() -> None:
+    settings = module().locals["settings"]
+    readable = config_reads()["required"] | config_reads()["optional"]
+
+    env_names = {name.upper() for name in settings}
+
+    assert env_names <= readable, env_names - readable
+    assert all(name == name.lower() for name in settings)
+
+
+def test_every_required_setting_is_always_set() -> None:
+    settings = module().locals["settings"]
+    variables = module().variables
+
+    required = {name.lower() for name in config_reads()["required"]}
+
+    assert required <= set(settings), required - set(settings)
+    for name in required:
+        for variable in _REFERENCE.findall(str(settings[name])):
+            assert "default" not in variables[variable], (
+                f"{name} is required by config.py but var.{variable} may be left unset"
+            )
+
+
+def test_each_setting_has_the_name_of_its_variable() -> None:
+    settings = module().locals["settings"]
+
+    misnamed = {
+        name: referenced
+        for name, value in settings.items()
+        for referenced in _REFERENCE.findall(str(value))
+        if referenced != name
+    }
+
+    assert misnamed == {}
+    assert set(module().variables) >= {
+        name for name, value in settings.items() if f"var.{name}" in str(value)
+    }
+
+
+def test_every_function_gets_the_one_environment_built_from_the_settings() -> None:
+    service = block(function_resource(), "service_config")
+    function_env = module().locals["function_env"]
+
+    assert service["environment_variables"] == "${local.function_env}"
+    assert "local.settings" in function_env
+    assert "upper(name)" in function_env
+    assert "if value != null" in function_env
+
+
+def test_secrets_are_the_ones_config_reads_as_secrets() -> None:
+    secrets = module().locals["secrets"]
+
+    assert set(secrets) == config_reads()["secret"]
+
+
+def test_no_secret_is_a_terraform_variable_or_a_plain_setting() -> None:
+    secret_names = {name.lower() for name in config_reads()["secret"]}
+
+    assert secret_names.isdisjoint(module().variables)
+    assert secret_names.isdisjoint(module().locals["settings"])
+    assert not list(resources_of("google_secret_manager_secret_version"))
+
+
+def test_secrets_are_mounted_only_into_the_functions_that_read_them() -> None:
+    secrets = module().locals["secrets"]
+    service = block(function_resource(), "service_config")
+    [mount] = service["dynamic"]
+
+    dynamic = mount["secret_environment_variables"]
+
+    assert all(set(spec["readers"]) <= set(entry_points()) for spec in secrets.values())
+    assert "reader.function == each.key" in dynamic["for_each"]
+    assert "local.secret_readers" in dynamic["for_each"]
+
+
+def test_the_telegram_token_comes_with_its_chat_id() -> None:
+    secrets = module().locals["secrets"]
+
+    token = secrets["TELEGRAM_BOT_TOKEN"]
+
+    assert "var.telegram_chat_id != null" in token["enabled"]
+    assert module().locals["settings"]["telegram_chat_id"] == "${var.telegram_chat_id}"
+    assert "post_to_telegram" in token["readers"]
+
+
+# Pub/Sub
+
+
+def test_every_consumer_has_a_push_subscription_with_a_dead_letter_policy() -> None:
+    consumers = {
+        name for name, trigger in entry_points().items() if trigger == "cloudevent"
+    }
+    subscription = push_subscription()
+
+    dead_letter = block(subscription, "dead_letter_policy")
+    push = block(subscription, "push_config")
+
+    assert subscription["for_each"] == "${local.consumers}"
+    assert 'function.trigger == "cloudevent"' in module().locals["consumers"]
+    assert consumers == {"archive_story", "post_to_telegram"}
+    assert dead_letter["dead_letter_topic"] == "${google_pubsub_topic.dead_letters.id}"
+    assert dead_letter["max_delivery_attempts"] == "${var.max_delivery_attempts}"
+    assert "oidc_token" in push
+    assert block(push, "oidc_token")["service_account_email"] == (
+        "${google_service_account.pusher.email}"
+    )
+    assert subscription["enable_message_ordering"] is True
+    assert "retry_policy" in subscription
+
+
+def test_the_ack_deadline_covers_each_consumers_timeout() -> None:
+    functions = module().locals["functions"]
+    margin_s = module().locals["ack_margin_s"]
+
+    deadline = push_subscription()["ack_deadline_seconds"]
+
+    assert deadline == "${each.value.timeout_s + local.ack_margin_s}"
+    for name, spec in functions.items():
+        if spec["trigger"] == "cloudevent":
+            assert margin_s > 0
+            assert spec["timeout_s"] + margin_s <= PUSH_ACK_DEADLINE_MAX_S, name
+
+
+def test_dead_letters_have_a_pull_subscription_and_the_agent_may_forward() -> None:
+    resources = module().resources
+
+    pull = resources[("google_pubsub_subscription", "dead_letters")]
+    publish = resources[
+        ("google_pubsub_topic_iam_member", "agent_publishes_dead_letters")
+    ]
+    ack = resources[
+        ("google_pubsub_subscription_iam_member", "agent_acks_dead_letters")
+    ]
+
+    assert pull["topic"] == "${google_pubsub_topic.dead_letters.id}"
+    assert "push_config" not in pull
+    assert publish["topic"] == "${google_pubsub_topic.dead_letters.id}"
+    assert publish["member"] == ack["member"] == "${local.pubsub_agent}"
+    assert ack["for_each"] == "${local.consumers}"
+    assert ack["role"] == "roles/pubsub.subscriber"
+
+
+def test_subscriptions_never_expire() -> None:
+    for _, name, body in resources_of("google_pubsub_subscription"):
+        assert block(body, "expiration_policy")["ttl"] == "", name
+
+
+def test_the_topic_is_named_by_the_stories_topic_setting() -> None:
+    topic = module().resources[("google_pubsub_topic", "stories")]
+
+    assert topic["name"] == "${var.stories_topic}"
+    assert module().locals["settings"]["stories_topic"] == (
+        "${google_pubsub_topic.stories.name}"
+    )
+    assert module().variables["stories_topic"]["default"] == "instapipe-stories"
+
+
+# Invocation and ingress
+
+
+def test_only_the_api_function_allows_unauthenticated_calls() -> None:
+    public_invocations = [
+        body
+        for _, _, body in iam_members()
+        if body["member"] in PUBLIC_MEMBERS and body["role"] in INVOKER_ROLES
+    ]
+
+    targets = [body["name"] for body in public_invocations]
+
+    assert targets == [
+        '${google_cloudfunctions2_function.function["stories_json"].name}'
+    ]
+
+
+def test_public_grants_are_the_api_and_the_viewer_bucket_only() -> None:
+    public = {
+        (kind, body.get("bucket") or body.get("name"), body["role"])
+        for kind, _, body in iam_members()
+        if body["member"] in PUBLIC_MEMBERS
+    }
+
+    assert public == {
+        (
+            "google_cloud_run_v2_service_iam_member",
+            '${google_cloudfunctions2_function.function["stories_json"].name}',
+            "roles/run.invoker",
+        ),
+        (
+            "google_storage_bucket_iam_member",
+            "${google_storage_bucket.viewer.name}",
+            "roles/storage.objectViewer",
+        ),
+    }
+
+
+def test_only_the_api_function_is_reachable_from_the_internet() -> None:
+    functions = module().locals["functions"]
+    service = block(function_resource(), "service_config")
+
+    public = {name for name, spec in functions.items() if spec["public"]}
+
+    assert public == {"stories_json"}
+    assert service["ingress_settings"] == (
+        '${each.value.public ? "ALLOW_ALL" : "ALLOW_INTERNAL_ONLY"}'
+    )
+
+
+def test_internal_functions_are_called_at_their_run_app_address_with_oidc() -> None:
+    job = module().resources[("google_cloud_scheduler_job", "fetch")]
+    target = block(job, "http_target")
+    push = block(push_subscription(), "push_config")
+
+    assert target["uri"] == (
+        '${google_cloudfunctions2_function.function["fetch_stories"].service_config[0].uri}'
+    )
+    assert block(target, "oidc_token")["service_account_email"] == (
+        "${google_service_account.scheduler.email}"
+    )
+    assert push["push_endpoint"] == (
+        "${google_cloudfunctions2_function.function[each.key].service_config[0].uri}"
+    )
+
+
+def test_the_fetch_tick_runs_every_five_minutes_by_default() -> None:
+    assert module().variables["fetch_schedule"]["default"] == "*/5 * * * *"
+
+
+# Roles
+
+
+def test_no_service_account_has_a_project_role_it_could_have_on_one_resource() -> None:
+    project_roles = {
+        name: body["role"] for _, name, body in resources_of(*PROJECT_IAM_TYPES)
+    }
+
+    assert set(project_roles.values()) <= PROJECT_ROLES_WITHOUT_RESOURCE, project_roles
+    assert not list(
+        resources_of("google_project_iam_binding", "google_project_iam_policy")
+    )
+
+
+def test_the_project_level_firestore_role_is_narrowed_to_the_database() -> None:
+    for _, name, body in resources_of("google_project_iam_member"):
+        if body["role"] == "roles/datastore.user":
+            expression = block(body, "condition")["expression"]
+            assert "/databases/${local.firestore_database}" in expression, name
+
+
+def test_no_basic_role_is_granted() -> None:
+    roles = {body["role"] for _, _, body in iam_members()}
+
+    assert roles.isdisjoint({"roles/owner", "roles/editor", "roles/viewer"})
+
+
+def test_url_signers_may_sign_only_as_themselves() -> None:
+    signing = module().resources[
+        ("google_service_account_iam_member", "signer_signs_as_itself")
+    ]
+
+    assert signing["for_each"] == "${toset(local.url_signers)}"
+    assert signing["service_account_id"] == (
+        "${google_service_account.function[each.key].name}"
+    )
+    assert signing["member"] == "${google_service_account.function[each.key].member}"
+    assert set(module().locals["url_signers"]) <= set(entry_points())
+
+
+def test_every_role_binding_says_why() -> None:
+    uncommented = [
+        f"{file}: {line}"
+        for file, text in module().text.items()
+        for previous, line in zip(
+            text.splitlines(), text.splitlines()[1:], strict=False
+        )
+        if re.match(r'resource "google_\w+_iam_member"', line)
+        and not previous.startswith("#")
+    ]
+
+    assert uncommented == []
+
+
+# Buckets
+
+
+def test_the_media_bucket_is_private() -> None:
+    media = module().resources[("google_storage_bucket", "media")]
+
+    assert media["uniform_bucket_level_access"] is True
+    assert media["public_access_prevention"] == "enforced"
+    assert media["force_destroy"] is False
+
+
+def test_the_demo_page_points_at_the_deployed_api() -> None:
+    page = module().resources[("google_storage_bucket_object", "viewer_page")]
+    storage_locals = module().locals
+
+    assert page["content"] == "${local.viewer_page}"
+    assert (
+        storage_locals["viewer_placeholder_url"] == "http://127.0.0.1:8080/stories.json"
+    )
+    assert "local.stories_json_url" in storage_locals["viewer_page"]
+    assert storage_locals["stories_json_url"] == (
+        '${google_cloudfunctions2_function.function["stories_json"].url}'
+    )
+
+
+# Module hygiene
+
+
+def test_versions_are_pinned() -> None:
+    settings = module().terraform
+    providers = settings["required_providers"][0]
+
+    assert settings["required_version"] == "~> 1.11"
+    assert providers["google"]["version"].startswith("~> ")
+    assert providers["archive"]["version"].startswith("~> ")
+
+
+@pytest.mark.parametrize("name", sorted(module().variables))
+def test_every_variable_has_a_description_and_a_type(name: str) -> None:
+    variable = module().variables[name]
+
+    assert variable.get("description"), name
+    assert variable.get("type"), name
+
+
+def test_the_example_tfvars_sets_only_declared_non_secret_variables() -> None:
+    example = hcl2.loads(
+        (TERRAFORM / "terraform.tfvars.example").read_text(),
+        serialization_options=_OPTIONS,
+    )
+
+    assigned = set(example)
+
+    assert assigned <= set(module().variables), assigned - set(module().variables)
+    assert {"google_cloud_project", "instagram_user_ids"} <= assigned
+    assert assigned.isdisjoint(name.lower() for name in config_reads()["secret"])
+
+
+def test_config_parsing_finds_the_known_settings() -> None:
+    reads = config_reads()
+
+    assert reads["required"] == {
+        "GOOGLE_CLOUD_PROJECT",
+        "INSTAGRAM_USER_IDS",
+        "MEDIA_BUCKET",
+    }
+    assert {"INSTAGRAM_SESSIONID", "TELEGRAM_BOT_TOKEN"} <= reads["secret"]
+    assert "TELEGRAM_CHAT_ID" in reads["optional"]
