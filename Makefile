@@ -39,4 +39,4 @@ $(SYSTEM_DEPS): scripts/install-system-deps
 	@mkdir -p $(VENV) && touch $@
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache artifacts
+	rm -rf $(VENV) .venv-checkov .pytest_cache .mypy_cache .ruff_cache artifacts
