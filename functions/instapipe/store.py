@@ -70,3 +70,12 @@ class ArchivedStory:
         extras = {name: document[name] for name in _ARCHIVE_FIELDS}
         story_fields = {k: v for k, v in document.items() if k not in _ARCHIVE_FIELDS}
         return cls(story=from_fields(story_fields), **extras)
+
+
+# Fetching: the Graph API token as last refreshed, so a cold start uses the newest one.
+SOURCES = "sources"
+GRAPH_TOKEN = "graph_token"
+
+
+def graph_token_ref() -> firestore.DocumentReference:
+    return firestore_client().collection(SOURCES).document(GRAPH_TOKEN)
