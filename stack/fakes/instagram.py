@@ -9,8 +9,8 @@ answers: `fake.fail("rate_limited", "server_error")` scripts the next requests.
         fake.add_reels(json.loads(Path("reels_media.json").read_text()))
         # INSTAGRAM_API_URL=fake.url, INSTAGRAM_GRAPH_URL=fake.graph_url
 
-Run alone (for `make run` or by hand):
-`python -m stack.fakes.instagram --port 8081 tests/data/instagram/reels_media_two_accounts.json`
+Run alone (for `make run` or by hand), serving recorded answers:
+`python -m stack.fakes.instagram --port 8081 tests/data/instagram/reels_media_*.json`
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ DEFAULT_SESSIONID = "8123456789%3AFakeSessionToken%3A17%3AAYdZ"
 DEFAULT_ACCESS_TOKEN = "IGAAFakeLongLivedAccessToken0123456789"
 TOKEN_LIFETIME_S = 60 * 24 * 60 * 60
 MEDIA_KEYS = ("url", "media_url", "thumbnail_url")
+# How soon stop() returns: the serving loop checks for shutdown this often.
+POLL_INTERVAL_S = 0.02
 
 # The scriptable failures, by name.
 RATE_LIMITED = "rate_limited"
@@ -195,7 +197,10 @@ class FakeInstagram:
         self._server = ThreadingHTTPServer((HOST, port), _handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="fake-instagram", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": POLL_INTERVAL_S},
+            name="fake-instagram",
+            daemon=True,
         )
         self._thread.start()
         return self

@@ -214,6 +214,14 @@ def _timestamp(item: dict[str, Any]) -> int:
         ) from None
 
 
+def renews_token(settings: Settings) -> bool:
+    """Whether the token must be renewed: INSTAGRAM_TOKEN_REFRESH, else whether it is
+    an Instagram Login token (only those expire)."""
+    if settings.instagram_token_refresh is not None:
+        return settings.instagram_token_refresh
+    return urlsplit(settings.instagram_graph_url).hostname == INSTAGRAM_LOGIN_HOST
+
+
 @dataclass
 class TokenState:
     """The Firestore record of the token in use, derived from the configured one."""
@@ -243,11 +251,7 @@ class Tokens:
         self._configured = configured
         self._session = session
         self._state: TokenState | None = None
-        self._renews = settings.instagram_token_refresh
-        if self._renews is None:
-            self._renews = urlsplit(settings.instagram_graph_url).hostname == (
-                INSTAGRAM_LOGIN_HOST
-            )
+        self._renews = renews_token(settings)
 
     def current(self) -> str:
         if not self._renews:
