@@ -221,7 +221,7 @@ def settle(tray: Tray, account: Account, incident: Incident, now: int) -> Outcom
     """Publishes what is new in one account's tray and records it."""
     if tray.error is not None:
         return record_error(tray.error, account, incident, now)
-    known = {story_id for story_id in account.published}
+    known = set(account.published)
     live = {story.id: story for story in tray.stories}
     new = [story for story in tray.stories if story.id not in known]
     marked = [i for i in account.republish_story_ids if i in live and i in known]
