@@ -235,6 +235,7 @@ def test_a_dead_session_is_reported_once_per_incident_and_its_recovery(
     assert alert["message"] == "instagram session dead"
     assert alert["user_ids"] == [OWNER]
     assert owner.sessionid not in json.dumps(log_lines.all())
+    assert log_lines.matching("owner alert not sent") == []
     assert dead_since > 0
     assert recovered_status == 200
     assert summary_of(body)["new"] == 2

@@ -116,6 +116,19 @@ def test_graph_errors_are_classified(
     assert graph.count() == 1
 
 
+def test_a_rate_limit_stops_the_tick_for_every_account(
+    graph: FakeInstagram, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_graph(monkeypatch, graph, f"{OWNER},{SECOND}")
+    graph.fail(fakes.RATE_LIMITED)
+
+    trays = fetch(OWNER, SECOND)
+
+    assert isinstance(trays[OWNER].error, RateLimitedError)
+    assert trays[SECOND].error is trays[OWNER].error
+    assert graph.count() == 1
+
+
 def test_a_transient_graph_error_is_retried(graph: FakeInstagram) -> None:
     graph.fail(fakes.SERVER_ERROR)
 

@@ -195,6 +195,19 @@ def test_failures_that_are_not_retried_within_the_tick(
     assert owner_tray.count() == 1
 
 
+def test_a_tray_quoting_please_wait_is_not_a_rate_limit(
+    owner_tray: FakeInstagram,
+) -> None:
+    owner_tray.reels[OWNER]["items"][0]["accessibility_caption"] = (
+        "Please wait a few minutes before you try again."
+    )
+
+    tray = fetch(OWNER)[OWNER]
+
+    assert tray.error is None
+    assert len(tray.stories) == 2
+
+
 def test_a_429_carries_its_retry_after(owner_tray: FakeInstagram) -> None:
     owner_tray.fail(fakes.RATE_LIMITED)
 

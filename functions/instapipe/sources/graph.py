@@ -65,7 +65,11 @@ class GraphSource:
 
     def fetch(self, user_ids: Sequence[str]) -> Iterator[Tray]:
         token = self._tokens.current()
+        shared_error: SourceError | None = None
         for user_id in user_ids:
+            if shared_error is not None:
+                yield Tray(user_id, error=shared_error)
+                continue
             try:
                 items = with_retries(
                     self._settings,
@@ -73,6 +77,10 @@ class GraphSource:
                     "graph stories",
                 )
             except SourceError as error:
+                # A rate limit or a refused token holds for every account: asking
+                # for the rest would only dig deeper.
+                if isinstance(error, RateLimitedError | SessionDeadError):
+                    shared_error = error
                 yield Tray(user_id, error=error)
                 continue
             yield tray_of(user_id, items)

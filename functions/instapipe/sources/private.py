@@ -111,12 +111,12 @@ def check(response: requests.Response) -> dict[str, Any]:
             )
         raise MalformedError(f"unexpected redirect (HTTP {status}), expected JSON")
     text = response.text
-    if status == 429 or PLEASE_WAIT in text.lower():
+    body = _json(text)
+    if status == 429 or _says_please_wait(body, text, status):
         raise RateLimitedError(
             f"Instagram is rate limiting (HTTP {status})",
             retry_after_s=_retry_after(response),
         )
-    body = _json(text)
     _raise_if_session_dead(body, status)
     if status >= 500:
         raise TransientError(f"Instagram answered HTTP {status}")
@@ -131,6 +131,13 @@ def check(response: requests.Response) -> dict[str, Any]:
             "the private API's JSON"
         )
     return body
+
+
+def _says_please_wait(body: Any, text: str, status: int) -> bool:
+    # Only Instagram's own message counts: a tray's text may quote the phrase.
+    if isinstance(body, dict):
+        return PLEASE_WAIT in str(body.get("message", "")).lower()
+    return status != 200 and PLEASE_WAIT in text.lower()
 
 
 def _json(text: str) -> Any:
