@@ -138,13 +138,11 @@ def tick(now: int | None = None) -> list[Outcome]:
     due = []
     for user_id, account in accounts.items():
         if account.backoff_until is not None and account.backoff_until > now:
-            outcomes[user_id] = Outcome(
-                user_id, status="backing_off", backoff_until=account.backoff_until
-            )
+            outcomes[user_id] = backing_off(account)
         else:
             due.append(user_id)
     trays = list(source(settings).fetch(due)) if due else []
-    incident = Incident(settings, accounts, now)
+    incident = Incident(settings, accounts)
     for tray in trays:
         outcomes[tray.user_id] = settle(tray, accounts[tray.user_id], incident, now)
     incident.report()
@@ -158,6 +156,15 @@ def tick(now: int | None = None) -> list[Outcome]:
         backing_off=sum(o.status == "backing_off" for o in result),
     )
     return result
+
+
+def backing_off(account: Account) -> Outcome:
+    log.info(
+        "account backing off", user_id=account.user_id, until=account.backoff_until
+    )
+    return Outcome(
+        account.user_id, status="backing_off", backoff_until=account.backoff_until
+    )
 
 
 def read_accounts(user_ids: Iterable[str]) -> dict[str, Account]:
@@ -193,10 +200,9 @@ class Incident:
     account document says so; a new account joining an open incident is no news.
     """
 
-    def __init__(self, settings: Settings, accounts: dict[str, Account], now: int):
+    def __init__(self, settings: Settings, accounts: dict[str, Account]) -> None:
         self.settings = settings
         self._open = any(a.session_dead_since for a in accounts.values())
-        self._now = now
         self.dead: list[str] = []
         self.error: str | None = None
         self.recovered: list[str] = []
