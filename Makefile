@@ -23,10 +23,10 @@ terraform-check:
 	scripts/check-terraform
 
 run: $(INSTALLED) $(SYSTEM_DEPS)
-	$(BIN)/python -m localstack
+	PYTHONPATH=functions:. $(BIN)/python -m stack
 
 bench: $(INSTALLED) $(SYSTEM_DEPS)
-	$(BIN)/python -m benchmarks
+	PYTHONPATH=functions:. $(BIN)/python -m benchmarks
 
 $(INSTALLED): requirements.txt functions/requirements.txt
 	python3 -m venv $(VENV)

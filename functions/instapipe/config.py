@@ -106,6 +106,12 @@ class Settings:
     signed_url_ttl_s: int = DEFAULT_SIGNED_URL_TTL_S
     api_cache_s: float = 30.0
     api_count_opens: bool = False
+    # Fetching: batching, in-tick retries, rate-limit back-off, Graph token refresh.
+    instagram_batch_size: int = 50
+    instagram_attempts: int = 3
+    instagram_retry_base_s: float = 1.0
+    instagram_rate_limit_backoff_s: int = 3600
+    instagram_token_refresh: bool | None = None
 
     @property
     def telegram_enabled(self) -> bool:
@@ -193,6 +199,20 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         ),
         api_cache_s=reader.optional("API_CACHE_S", _positive(float, 3600), 30.0),
         api_count_opens=reader.optional("API_COUNT_OPENS", _boolean, False),
+        # Fetching.
+        instagram_batch_size=reader.optional(
+            "INSTAGRAM_BATCH_SIZE", _positive(int, 100), 50
+        ),
+        instagram_attempts=reader.optional("INSTAGRAM_ATTEMPTS", _positive(int, 10), 3),
+        instagram_retry_base_s=reader.optional(
+            "INSTAGRAM_RETRY_BASE_S", _positive(float, 60), 1.0
+        ),
+        instagram_rate_limit_backoff_s=reader.optional(
+            "INSTAGRAM_RATE_LIMIT_BACKOFF_S", _positive(int, 7 * 24 * 60 * 60), 3600
+        ),
+        instagram_token_refresh=reader.optional(
+            "INSTAGRAM_TOKEN_REFRESH", _boolean, None
+        ),
     )
     if settings.telegram_enabled and settings.telegram_chat_id is None:
         raise ConfigError(

@@ -79,3 +79,12 @@ OPENS = "opens"
 def opens_ref(user_id: str, day: str) -> firestore.DocumentReference:
     """`accounts/{user_id}/opens/{day}`, `day` as YYYY-MM-DD in UTC."""
     return account_ref(user_id).collection(OPENS).document(day)
+
+
+# Fetching: the Graph API token as last refreshed, so a cold start uses the newest one.
+SOURCES = "sources"
+GRAPH_TOKEN = "graph_token"
+
+
+def graph_token_ref() -> firestore.DocumentReference:
+    return firestore_client().collection(SOURCES).document(GRAPH_TOKEN)
