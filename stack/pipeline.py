@@ -34,7 +34,7 @@ READY_TIMEOUT_S = 60.0
 class SubscriptionPolicy:
     """Delivery settings of each push subscription; Terraform's defaults, in seconds."""
 
-    ack_deadline_s: int = 60
+    ack_deadline_s: int = 330
     min_backoff_s: int = 10
     max_backoff_s: int = 600
     max_delivery_attempts: int = 10
