@@ -10,6 +10,7 @@ from __future__ import annotations
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 SAMPLE_DIR = Path(__file__).resolve().parent / "sample"
 SAMPLE_USER_ID = "4242424242"
@@ -17,6 +18,7 @@ SAMPLE_USERNAME = "instapipe.sample"
 WIDTH, HEIGHT = 1080, 1920
 VIDEO_WIDTH, VIDEO_HEIGHT = 720, 1280
 VIDEO_DURATION_S = 6
+STORY_LIFETIME_S = 24 * 60 * 60
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,27 @@ def encode_video(file_name: str) -> None:
         ],
         check=True,
     )
+    # Instagram lists a cover image beside every video.
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-y",
+            "-loglevel",
+            "error",
+            "-i",
+            str(SAMPLE_DIR / file_name),
+            "-frames:v",
+            "1",
+            "-q:v",
+            "5",
+            str(cover_path(file_name)),
+        ],
+        check=True,
+    )
+
+
+def cover_path(file_name: str) -> Path:
+    return SAMPLE_DIR / (file_name.rsplit(".", 1)[0] + ".jpg")
 
 
 def main() -> None:
@@ -119,3 +142,76 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def reel_item(
+    *,
+    pk: int,
+    user_id: str,
+    username: str,
+    taken_at: int,
+    media_url: str,
+    is_video: bool,
+    width: int,
+    height: int,
+    duration_s: float | None = None,
+    location: tuple[str, float, float] | None = None,
+) -> dict[str, Any]:
+    """One story item in the shape of the private API's `feed/reels_media`."""
+    image = media_url if not is_video else media_url.rsplit(".", 1)[0] + ".jpg"
+    item: dict[str, Any] = {
+        "taken_at": taken_at,
+        "pk": pk,
+        "id": f"{pk}_{user_id}",
+        "media_type": 2 if is_video else 1,
+        "expiring_at": taken_at + STORY_LIFETIME_S,
+        "original_width": width,
+        "original_height": height,
+        # Instagram lists smaller renditions too, in no promised order.
+        "image_versions2": {
+            "candidates": [
+                {"width": width // 4, "height": height // 4, "url": image + "?s=small"},
+                {"width": width, "height": height, "url": image},
+            ]
+        },
+        "user": {"pk": int(user_id), "username": username},
+    }
+    if is_video:
+        item["video_versions"] = [
+            {"type": 101, "width": width, "height": height, "url": media_url},
+            {"type": 103, "width": width // 2, "height": height // 2, "url": media_url},
+        ]
+        item["video_duration"] = duration_s
+    if location is not None:
+        name, lat, lng = location
+        place = {"name": name, "short_name": name.split(",")[0], "lat": lat, "lng": lng}
+        item["story_locations"] = [{"is_sticker": 1, "location": place}]
+    return item
+
+
+def reel(user_id: str, username: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+    """A `feed/reels_media` answer holding one account's reel."""
+    user = {"pk": int(user_id), "pk_id": user_id, "username": username}
+    body = {"id": int(user_id), "user": user, "items": items}
+    return {"reels": {user_id: body}, "status": "ok"}
+
+
+def sample_items(media_base_url: str, now: int, count: int) -> list[dict[str, Any]]:
+    """The sample account's first `count` stories, posted relative to `now`."""
+    items = []
+    for number, story in enumerate(STORIES[:count], start=1):
+        items.append(
+            reel_item(
+                pk=3_400_000_000_000_000_000 + number,
+                user_id=SAMPLE_USER_ID,
+                username=SAMPLE_USERNAME,
+                taken_at=now - story.age_s,
+                media_url=f"{media_base_url}/sample/{story.file_name}",
+                is_video=story.is_video,
+                width=story.width,
+                height=story.height,
+                duration_s=story.duration_s,
+                location=story.location,
+            )
+        )
+    return items
