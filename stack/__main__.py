@@ -112,7 +112,8 @@ def announce(
     )
     for target, server in pipeline.functions.items():
         say(f"function {target}: {server.url}")
-    say(f"stories.json: {pipeline.url('stories_json')}?user_id={user_ids[0]}")
+    api_url = pipeline.url("stories_json")
+    say(f"stories.json: {api_url}/stories.json?user_id={user_ids[0]}")
     say(f"viewer: {viewer.url}")
     say(f"watching {', '.join(user_ids)}; fetch ticks every {LOCAL_TICK_S:g}s")
     if settings.get("TELEGRAM_BOT_TOKEN"):
