@@ -106,6 +106,9 @@ class Settings:
     signed_url_ttl_s: int = DEFAULT_SIGNED_URL_TTL_S
     api_cache_s: float = 30.0
     api_count_opens: bool = False
+    # archive: how often a media download is tried, and the first wait between tries.
+    media_attempts: int = 3
+    media_backoff_s: float = 2.0
 
     @property
     def telegram_enabled(self) -> bool:
@@ -193,6 +196,9 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         ),
         api_cache_s=reader.optional("API_CACHE_S", _positive(float, 3600), 30.0),
         api_count_opens=reader.optional("API_COUNT_OPENS", _boolean, False),
+        # archive
+        media_attempts=reader.optional("MEDIA_ATTEMPTS", _positive(int, 10), 3),
+        media_backoff_s=reader.optional("MEDIA_BACKOFF_S", _positive(float, 60), 2.0),
     )
     if settings.telegram_enabled and settings.telegram_chat_id is None:
         raise ConfigError(
