@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import struct
 
 from PIL import Image
@@ -17,6 +18,14 @@ def image(kind: str, width: int, height: int, **options: object) -> bytes:
     picture = Image.new("RGB", (width, height), (200, 80, 40))
     out = io.BytesIO()
     picture.save(out, format=kind, **options)
+    return out.getvalue()
+
+
+def noisy_jpeg(width: int, height: int) -> bytes:
+    """A JPEG of camera-like size in bytes: noise does not compress."""
+    picture = Image.frombytes("RGB", (width, height), os.urandom(width * height * 3))
+    out = io.BytesIO()
+    picture.save(out, format="JPEG", quality=90)
     return out.getvalue()
 
 
