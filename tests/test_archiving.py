@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import pytest
+from cloudevents.http import CloudEvent
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from google.cloud import storage
@@ -542,3 +543,24 @@ def test_a_retryable_failure_propagates_for_redelivery(
         events.consume(envelope, archiving.archive, consumer="archive_story")
 
     assert cdn.requests["/p.jpg"] == ATTEMPTS
+
+
+def test_the_entry_point_archives_a_pushed_story(
+    bucket: storage.Bucket, cdn: FakeCdn
+) -> None:
+    import main
+
+    content = files.image("JPEG", 320, 568)
+    photo = story("photo_story", cdn.add("/p.jpg", Media("image/jpeg", body=content)))
+    event = CloudEvent(
+        {
+            "type": "google.cloud.pubsub.topic.v1.messagePublished",
+            "source": "//pubsub.googleapis.com/projects/instapipe-test/topics/stories",
+        },
+        data=push_envelope(encode(photo)),
+    )
+
+    main.archive_story(event)
+
+    assert bucket.get_blob(PHOTO_OBJECT).download_as_bytes() == content  # type: ignore[union-attr]
+    assert stories_documents("1111111111") == [photo.id]

@@ -325,7 +325,9 @@ class Probe:
         except StopIteration as stop:
             self._finish(stop.value)
             return
-        except _Malformed:
+        except (_Malformed, struct.error, IndexError, ValueError):
+            # A header this reader cannot follow leaves the dimensions unknown; it
+            # must never fail the download it watches.
             self._finish(None)
             return
         if isinstance(step, _Read) and step.size > _MAX_HEADER_BYTES:
