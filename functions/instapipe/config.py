@@ -112,6 +112,9 @@ class Settings:
     instagram_retry_base_s: float = 1.0
     instagram_rate_limit_backoff_s: int = 3600
     instagram_token_refresh: bool | None = None
+    # Archiving: how often a media download is tried, and the first wait between tries.
+    media_attempts: int = 3
+    media_backoff_s: float = 2.0
 
     @property
     def telegram_enabled(self) -> bool:
@@ -213,6 +216,9 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         instagram_token_refresh=reader.optional(
             "INSTAGRAM_TOKEN_REFRESH", _boolean, None
         ),
+        # Archiving.
+        media_attempts=reader.optional("MEDIA_ATTEMPTS", _positive(int, 10), 3),
+        media_backoff_s=reader.optional("MEDIA_BACKOFF_S", _positive(float, 60), 2.0),
     )
     if settings.telegram_enabled and settings.telegram_chat_id is None:
         raise ConfigError(
