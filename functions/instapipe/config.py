@@ -106,6 +106,9 @@ class Settings:
     signed_url_ttl_s: int = DEFAULT_SIGNED_URL_TTL_S
     api_cache_s: float = 30.0
     api_count_opens: bool = False
+    # Telegram delivery: messages a minute the chat's shared budget allows (Telegram
+    # asks for about 20 in a group).
+    telegram_max_per_minute: int = 20
 
     @property
     def telegram_enabled(self) -> bool:
@@ -193,6 +196,12 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         ),
         api_cache_s=reader.optional("API_CACHE_S", _positive(float, 3600), 30.0),
         api_count_opens=reader.optional("API_COUNT_OPENS", _boolean, False),
+        # Telegram delivery.
+        telegram_max_per_minute=reader.optional(
+            "TELEGRAM_MAX_PER_MINUTE",
+            _positive(int, 1000),
+            20,
+        ),
     )
     if settings.telegram_enabled and settings.telegram_chat_id is None:
         raise ConfigError(

@@ -70,3 +70,13 @@ class ArchivedStory:
         extras = {name: document[name] for name in _ARCHIVE_FIELDS}
         story_fields = {k: v for k, v in document.items() if k not in _ARCHIVE_FIELDS}
         return cls(story=from_fields(story_fields), **extras)
+
+
+def telegram_chat_ref(chat_id: str) -> firestore.DocumentReference:
+    """The chat's own document: its shared rate budget and where it migrated to."""
+    return firestore_client().collection(TELEGRAM_CHATS).document(chat_id)
+
+
+def telegram_account_ref(chat_id: str, user_id: str) -> firestore.DocumentReference:
+    """The newest story of one account delivered to the chat, to notice reordering."""
+    return telegram_chat_ref(chat_id).collection(ACCOUNTS).document(user_id)
