@@ -1,4 +1,4 @@
-"""Shared parts of the Telegram tests: the stand-ins, stories, and pushing like Pub/Sub."""
+"""Shared parts of the Telegram tests: stand-ins, stories, pushing as Pub/Sub does."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from instapipe import events, logs, story as story_module, telegram
+from instapipe import events, logs, telegram
+from instapipe import story as story_module
 from instapipe.story import Story, from_fields
 from stack.emulators import Emulators
 from stack.fakes.cdn import FakeCdn, Media
@@ -40,7 +41,9 @@ def bot(cloud: Emulators, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeTeleg
     """A Bot API stand-in with the family's chat, and instapipe pointed at it."""
     server = FakeTelegram().start()
     server.add_chat(CHAT_ID)
-    configure(monkeypatch, server, TELEGRAM_TIMEOUT_S="3", TELEGRAM_MAX_PER_MINUTE="1000")
+    configure(
+        monkeypatch, server, TELEGRAM_TIMEOUT_S="3", TELEGRAM_MAX_PER_MINUTE="1000"
+    )
     yield server
     server.stop()
 

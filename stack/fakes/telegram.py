@@ -163,7 +163,7 @@ class FakeTelegram:
         self.chats: dict[str, Chat] = {}
         self.messages: dict[str, list[Message]] = {}
         self.calls: list[Call] = []
-        self.script: list[BotApiError | Stall] = []
+        self.script: list[BotApiError | Stall | None] = []
         self._lock = threading.Lock()
         self._next_message_id = 100
         self._server = ThreadingHTTPServer((host, port), _handler(self))
@@ -175,7 +175,9 @@ class FakeTelegram:
         return f"http://{host}:{port}"
 
     def start(self) -> FakeTelegram:
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), daemon=True
+        ).start()
         return self
 
     def stop(self) -> None:
@@ -199,8 +201,9 @@ class FakeTelegram:
         with self._lock:
             self.chats[chat_id].refusal = error
 
-    def then(self, *steps: BotApiError | Stall) -> None:
-        """Scripts what the next send requests get, in order, before normal service."""
+    def then(self, *steps: BotApiError | Stall | None) -> None:
+        """Scripts what the next send requests get, in order, before normal service
+        resumes; None serves one request normally."""
         with self._lock:
             self.script.extend(steps)
 
@@ -298,7 +301,9 @@ def _check_photo(body: bytes, upload: Upload) -> None:
     upload.width, upload.height = width, height
 
 
-def _message_text(kind: str, params: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+def _message_text(
+    kind: str, params: dict[str, Any]
+) -> tuple[str, list[dict[str, Any]]]:
     name = "text" if kind == "text" else "caption"
     raw = params.get(name) or ""
     if not isinstance(raw, str):
@@ -311,7 +316,9 @@ def _message_text(kind: str, params: dict[str, Any]) -> tuple[str, list[dict[str
         text, entities = raw, []
     limit = MAX_TEXT_CHARS if kind == "text" else MAX_CAPTION_CHARS
     if _utf16_len(text) > limit:
-        what = "message is too long" if kind == "text" else "message caption is too long"
+        what = (
+            "message is too long" if kind == "text" else "message caption is too long"
+        )
         raise BotApiError(400, f"Bad Request: {what}")
     return text, entities
 
