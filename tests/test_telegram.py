@@ -14,6 +14,7 @@ import pytest
 from instapipe import store, telegram
 from instapipe.errors import PermanentError, RetryableError
 from instapipe.store import ArchivedStory
+from instapipe.story import Story
 from stack.emulators import free_port
 from stack.fakes.cdn import FakeCdn, Media
 from stack.fakes.telegram import (
@@ -27,6 +28,7 @@ from tests.conftest import reset_process_state
 from tests.telegram_support import (
     CHAT_ID,
     DATA,
+    PHOTO_JPEG,
     bot,
     cdn,
     configure,
@@ -45,6 +47,22 @@ MB = 1024 * 1024
 def ledger(story_id: str) -> dict[str, object]:
     snapshot = store.delivery_ref(CHAT_ID, story_id).get()
     return snapshot.to_dict() or {} if snapshot.exists else {}
+
+
+def archive(item: Story, signed_url: str, size_bytes: int) -> ArchivedStory:
+    """Stores the story as the archive function would once it has the media."""
+    archived = ArchivedStory(
+        story=item,
+        bucket_path=f"gs://bucket/{item.id}",
+        object_name=item.id,
+        content_type="video/mp4" if item.is_video else "image/jpeg",
+        size_bytes=size_bytes,
+        archived_at=int(time.time()),
+        signed_url=signed_url,
+        signed_url_expires_at=int(time.time()) + 86_400,
+    )
+    store.story_ref(item.user_id, item.id).set(archived.to_document())
+    return archived
 
 
 def errors(stream: io.StringIO) -> list[dict[str, object]]:
@@ -134,17 +152,8 @@ def test_a_video_over_50_mb_goes_as_its_cover_with_a_link_to_the_archive(
 ) -> None:
     cdn.add("/long.mp4", Media("video/mp4", size_bytes=51 * MB))
     video = story("video", cdn, media_url=cdn.url + "/long.mp4")
-    archived = ArchivedStory(
-        story=video,
-        bucket_path=f"gs://bucket/{video.id}.mp4",
-        object_name=f"{video.id}.mp4",
-        content_type="video/mp4",
-        size_bytes=51 * MB,
-        archived_at=int(time.time()),
-        signed_url="http://storage.local/bucket/v.mp4?X-Goog-Signature=ab&x=1",
-        signed_url_expires_at=int(time.time()) + 86_400,
-    )
-    store.story_ref(video.user_id, video.id).set(archived.to_document())
+    signed_url = "http://storage.local/bucket/v.mp4?X-Goog-Signature=ab&x=1"
+    archived = archive(video, signed_url, 51 * MB)
 
     push(video)
 
@@ -185,6 +194,36 @@ def test_a_media_download_failure_is_retried_before_anything_is_claimed(
 
     assert claimed_after_failure == {}
     assert len(bot.posted(CHAT_ID)) == 1
+
+
+def test_an_expired_media_link_is_replaced_by_the_archived_copy(
+    bot: FakeTelegram, cdn: FakeCdn
+) -> None:
+    cdn.add("/gone.jpg", Media("image/jpeg", body=b"", failures=[403]))
+    copy = cdn.add("/bucket/photo.jpg", Media("image/jpeg", body=PHOTO_JPEG))
+    photo = story("photo", cdn, media_url=cdn.url + "/gone.jpg")
+    archive(photo, copy + "?X-Goog-Signature=ab", len(PHOTO_JPEG))
+
+    push(photo)
+
+    [message] = bot.posted(CHAT_ID)
+    assert message.kind == "photo"
+    assert message.upload is not None
+    assert message.upload.size_bytes == len(PHOTO_JPEG)
+    assert cdn.requests["/bucket/photo.jpg"] == 1
+
+
+def test_an_expired_media_link_without_an_archive_is_retried(
+    bot: FakeTelegram, cdn: FakeCdn
+) -> None:
+    cdn.add("/gone.jpg", Media("image/jpeg", body=b"", failures=[403]))
+    photo = story("photo", cdn, media_url=cdn.url + "/gone.jpg")
+
+    with pytest.raises(RetryableError, match="not archived yet"):
+        push(photo)
+
+    assert bot.posted(CHAT_ID) == []
+    assert ledger(photo.id) == {}
 
 
 # The caption.

@@ -1,24 +1,21 @@
 """Telegram delivery: every new story posted once into the owner's chat, and alerts.
 
-One delivery: skip a story the ledger already has as sent; download the media and
-decide how it fits Telegram (photo, video, document, or a cover photo with a link);
-claim the ledger entry; take a slot in the chat's shared budget; send; record the
-message id. What happens on each failure is in `docs/telegram.md`.
+One delivery: skip a story the ledger already has as sent; prepare the message
+(`telegram_posts`); claim the ledger entry (`deliveries`); take a slot in the chat's
+shared budget (`chat_budget`); send (`telegram_api`); record the message id. What
+happens on each failure is in `docs/telegram.md`.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
-import requests
-
-from instapipe import captions, chat_budget, deliveries, logs, store
+from instapipe import chat_budget, deliveries, logs, store
 from instapipe.config import Settings, settings
-from instapipe.errors import PermanentError, RetryableError
-from instapipe.store import ArchivedStory
+from instapipe.errors import PermanentError
 from instapipe.story import Story
 from instapipe.telegram_api import (
     AmbiguousSendError,
@@ -26,56 +23,16 @@ from instapipe.telegram_api import (
     ChatMigratedError,
     FloodWaitError,
     MediaRejectedError,
-    Upload,
 )
+from instapipe.telegram_posts import Post, prepare
 
 log = logs.get(__name__)
 
-# Bot API limits for multipart uploads.
-MAX_PHOTO_BYTES = 10 * 1024 * 1024
-MAX_FILE_BYTES = 50 * 1024 * 1024
-MAX_PHOTO_SIDES_SUM = 10_000
-MAX_PHOTO_RATIO = 20
 # Time to write the ledger after the last request, on top of the attempt's own budget.
 LEASE_MARGIN_S = 30.0
-DOWNLOAD_CHUNK_BYTES = 256 * 1024
 
 _off_lock = threading.Lock()
 _said_off = False
-
-
-@dataclass(frozen=True)
-class Post:
-    """One message as it will be sent; `fallback` is tried if Telegram refuses it."""
-
-    kind: str
-    caption: str
-    upload: Upload | None = None
-    width: int | None = None
-    height: int | None = None
-    duration_s: float | None = None
-    html: bool = True
-    fallback: Post | None = None
-
-    def send(self, api: BotApi, chat_id: str, silent: bool, timeout_s: float) -> int:
-        if self.upload is None:
-            return api.send_text(chat_id, self.caption, silent, timeout_s, self.html)
-        if self.kind == "video":
-            return api.send_video(
-                chat_id,
-                self.upload,
-                self.caption,
-                silent,
-                timeout_s,
-                self.width,
-                self.height,
-                self.duration_s,
-            )
-        if self.kind == "document":
-            return api.send_document(
-                chat_id, self.upload, self.caption, silent, timeout_s
-            )
-        return api.send_photo(chat_id, self.upload, self.caption, silent, timeout_s)
 
 
 @dataclass(frozen=True)
@@ -98,7 +55,7 @@ def deliver(story: Story) -> None:
         _log_already_posted(story, earlier)
         return
 
-    post = _prepare(story, config)
+    post = prepare(story, config)
     api = BotApi(config.telegram_bot_token, config.telegram_api_url)
     claimed_at = time.time()
     claim = deliveries.claim(
@@ -304,113 +261,3 @@ def _say_off_once() -> None:
             return
         _said_off = True
     log.info("Telegram delivery is off: TELEGRAM_BOT_TOKEN is not set")
-
-
-# Deciding what to send.
-
-
-def _prepare(story: Story, config: Settings) -> Post:
-    if story.is_video and story.media_is_cover:
-        note = "Instagram does not hand out this video; its cover is shown."
-        return _photo_post(
-            story, story.media_url, _caption(story, config, note), config
-        )
-    if story.is_video:
-        return _video_post(story, config)
-    return _photo_post(story, story.media_url, _caption(story, config), config)
-
-
-def _caption(story: Story, config: Settings, *extra_lines: str) -> str:
-    return captions.story_caption(
-        story,
-        config.telegram_timezone,
-        time.time(),
-        config.telegram_link_instagram,
-        extra_lines,
-    )
-
-
-def _video_post(story: Story, config: Settings) -> Post:
-    body = _download(story.media_url, MAX_FILE_BYTES, config.media_timeout_s)
-    if body is not None:
-        return Post(
-            kind="video",
-            caption=_caption(story, config),
-            upload=Upload(f"{story.id}.mp4", body, "video/mp4"),
-            width=story.width,
-            height=story.height,
-            duration_s=story.duration_s,
-        )
-    line = _archived_video_line(story, config)
-    if story.cover_url is None:
-        return Post(kind="text", caption=_caption(story, config, line))
-    post = _photo_post(story, story.cover_url, _caption(story, config, line), config)
-    return replace(post, kind="cover" if post.kind == "photo" else post.kind)
-
-
-def _photo_post(story: Story, url: str, caption: str, config: Settings) -> Post:
-    body = _download(url, MAX_FILE_BYTES, config.media_timeout_s)
-    if body is None:
-        line = captions.link(captions.instagram_url(story), "Open the photo")
-        return Post(kind="text", caption=f"{caption}\n{line}")
-    document = Post(
-        kind="document",
-        caption=caption,
-        upload=Upload(f"{story.id}.jpg", body, "image/jpeg"),
-    )
-    if len(body) > MAX_PHOTO_BYTES or not _fits_photo(story.width, story.height):
-        return document
-    photo_upload = Upload(f"{story.id}.jpg", body, "image/jpeg")
-    return Post(kind="photo", caption=caption, upload=photo_upload, fallback=document)
-
-
-def _fits_photo(width: int | None, height: int | None) -> bool:
-    if not width or not height:
-        return True
-    ratio = max(width, height) / min(width, height)
-    return width + height <= MAX_PHOTO_SIDES_SUM and ratio <= MAX_PHOTO_RATIO
-
-
-def _archived_video_line(story: Story, config: Settings) -> str:
-    snapshot = store.story_ref(story.user_id, story.id).get()
-    if snapshot.exists:
-        archived = ArchivedStory.from_document(snapshot.to_dict() or {})
-        if archived.signed_url_expires_at > time.time():
-            return captions.archived_video_line(
-                archived.signed_url,
-                archived.signed_url_expires_at,
-                config.telegram_timezone,
-            )
-    # The archive runs in parallel and may not have stored the video yet.
-    return captions.instagram_video_line(story)
-
-
-def _download(url: str, max_bytes: int, timeout_s: float) -> bytes | None:
-    """The file at `url`, or None when it is larger than `max_bytes`."""
-    try:
-        with requests.get(url, stream=True, timeout=timeout_s) as response:
-            if response.status_code != 200:
-                raise RetryableError(
-                    f"the media server answered {response.status_code} for the story's "
-                    "media; Pub/Sub will redeliver"
-                )
-            declared = int(response.headers.get("Content-Length") or 0)
-            if declared > max_bytes:
-                return None
-            return _read_at_most(response, max_bytes)
-    except requests.RequestException as error:
-        raise RetryableError(
-            f"downloading the story's media failed ({type(error).__name__}); "
-            "Pub/Sub will redeliver"
-        ) from None
-
-
-def _read_at_most(response: requests.Response, max_bytes: int) -> bytes | None:
-    chunks: list[bytes] = []
-    size = 0
-    for chunk in response.iter_content(DOWNLOAD_CHUNK_BYTES):
-        size += len(chunk)
-        if size > max_bytes:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
