@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from instapipe import captions, config
-from instapipe.chat_budget import next_slot
 from instapipe.errors import ConfigError
 from instapipe.story import Location, Story
+from instapipe.telegram_budget import next_slot
 from stack.fakes.telegram import parse_html
 
 STORY = Story(

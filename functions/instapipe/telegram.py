@@ -1,9 +1,9 @@
 """Telegram delivery: every new story posted once into the owner's chat, and alerts.
 
 One delivery: skip a story the ledger already has as sent; prepare the message
-(`telegram_posts`); claim the ledger entry (`deliveries`); take a slot in the chat's
-shared budget (`chat_budget`); send (`telegram_api`); record the message id. What
-happens on each failure is in `docs/telegram.md`.
+(`telegram_posts`); claim the ledger entry (`telegram_ledger`); take a slot in the
+chat's shared budget (`telegram_budget`); send (`telegram_api`); record the message
+id. What happens on each failure is in `docs/telegram.md`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from instapipe import chat_budget, deliveries, logs, store
+from instapipe import logs, store, telegram_budget, telegram_ledger
 from instapipe.config import Settings, settings
 from instapipe.errors import PermanentError
 from instapipe.story import Story
@@ -50,7 +50,7 @@ def deliver(story: Story) -> None:
         _say_off_once()
         return
     chat_id = config.telegram_chat_id
-    earlier = deliveries.delivered(chat_id, story.id)
+    earlier = telegram_ledger.delivered(chat_id, story.id)
     if earlier is not None:
         _log_already_posted(story, earlier)
         return
@@ -58,14 +58,14 @@ def deliver(story: Story) -> None:
     post = prepare(story, config)
     api = BotApi(config.telegram_bot_token, config.telegram_api_url)
     claimed_at = time.time()
-    claim = deliveries.claim(
+    claim = telegram_ledger.claim(
         chat_id,
         story.id,
         lease_s=2 * config.telegram_timeout_s + LEASE_MARGIN_S,
         now=claimed_at,
         fields={"user_id": story.user_id, "story_timestamp": story.timestamp},
     )
-    if isinstance(claim, deliveries.Delivered):
+    if isinstance(claim, telegram_ledger.Delivered):
         _log_already_posted(story, claim)
         return
     _warn_if_retaken(story, claim)
@@ -97,12 +97,14 @@ def _send_claimed(
     claimed_at: float,
     config: Settings,
     story: Story,
-    claim: deliveries.Claim,
+    claim: telegram_ledger.Claim,
 ) -> _Sent:
     try:
         return _send(api, chat_id, post, claimed_at, config)
     except AmbiguousSendError as error:
-        deliveries.release(claim, deliveries.UNCERTAIN, str(error), time.time())
+        telegram_ledger.release(
+            claim, telegram_ledger.UNCERTAIN, str(error), time.time()
+        )
         log.warning(
             "no answer after sending; the next attempt sends again and the chat may "
             "show the story twice",
@@ -112,10 +114,12 @@ def _send_claimed(
         )
         raise
     except PermanentError as error:
-        deliveries.release(claim, deliveries.FAILED, str(error), time.time())
+        telegram_ledger.release(claim, telegram_ledger.FAILED, str(error), time.time())
         raise
     except BaseException as error:
-        deliveries.release(claim, deliveries.RELEASED, str(error), time.time())
+        telegram_ledger.release(
+            claim, telegram_ledger.RELEASED, str(error), time.time()
+        )
         raise
 
 
@@ -127,7 +131,7 @@ def _send(
     send_deadline = started + 2 * config.telegram_timeout_s
     while True:
         now = time.time()
-        slot = chat_budget.reserve(
+        slot = telegram_budget.reserve(
             chat_id, now, wait_deadline, config.telegram_max_per_minute
         )
         target = slot.migrated_to or chat_id
@@ -152,7 +156,7 @@ def _send(
 
 def _hold_off(chat_id: str, error: FloodWaitError, wait_deadline: float) -> None:
     until = time.time() + error.retry_after_s
-    chat_budget.hold_off(chat_id, until)
+    telegram_budget.hold_off(chat_id, until)
     if until > wait_deadline:
         raise error
     log.info("waiting as Telegram asked", chat_id=chat_id, wait_s=error.retry_after_s)
@@ -164,7 +168,7 @@ def _follow_migration(chat_id: str, target: str, error: ChatMigratedError) -> No
             f"Telegram keeps naming {target} as the new id of chat {chat_id}: set "
             f"TELEGRAM_CHAT_ID={error.new_chat_id} and check the bot is in that group"
         )
-    chat_budget.remember_migration(chat_id, error.new_chat_id)
+    telegram_budget.remember_migration(chat_id, error.new_chat_id)
     log.warning(
         "the group became a supergroup: posting there; set TELEGRAM_CHAT_ID to its id",
         chat_id=chat_id,
@@ -190,8 +194,8 @@ def _quiet_now(config: Settings) -> bool:
     return config.telegram_quiet_hours.contains(hour)
 
 
-def _record(story: Story, claim: deliveries.Claim, sent: _Sent) -> None:
-    earlier = deliveries.record_sent(
+def _record(story: Story, claim: telegram_ledger.Claim, sent: _Sent) -> None:
+    earlier = telegram_ledger.record_sent(
         claim, sent.message_id, sent.chat_id, sent.kind, time.time()
     )
     if earlier is not None:
@@ -215,7 +219,7 @@ def _record(story: Story, claim: deliveries.Claim, sent: _Sent) -> None:
     )
 
 
-def _log_already_posted(story: Story, earlier: deliveries.Delivered) -> None:
+def _log_already_posted(story: Story, earlier: telegram_ledger.Delivered) -> None:
     log.info(
         "story already posted; acknowledged without sending",
         chat_id=earlier.sent_chat_id,
@@ -224,8 +228,8 @@ def _log_already_posted(story: Story, earlier: deliveries.Delivered) -> None:
     )
 
 
-def _warn_if_retaken(story: Story, claim: deliveries.Claim) -> None:
-    if claim.previous_state == deliveries.SENDING:
+def _warn_if_retaken(story: Story, claim: telegram_ledger.Claim) -> None:
+    if claim.previous_state == telegram_ledger.SENDING:
         log.warning(
             "an earlier attempt's lease ran out; sending again (it may have posted "
             "before it died)",

@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -535,3 +536,26 @@ def _multipart(content_type: str, body: bytes) -> dict[str, Any]:
             content,
         )
     return params
+
+
+def main() -> None:
+    """Serves one chat until interrupted: `python -m stack.fakes.telegram [CHAT_ID]`."""
+    chat_id = sys.argv[1] if len(sys.argv) > 1 else "-1001234567890"
+    server = FakeTelegram().start()
+    server.add_chat(chat_id)
+    print(f"TELEGRAM_API_URL={server.url}")
+    print(f"TELEGRAM_BOT_TOKEN={server.token}")
+    print(f"TELEGRAM_CHAT_ID={chat_id}", flush=True)
+    shown = 0
+    try:
+        while True:
+            time.sleep(0.5)
+            for message in server.posted(chat_id)[shown:]:
+                print(f"[{message.kind}] {message.text}", flush=True)
+                shown += 1
+    except KeyboardInterrupt:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
