@@ -12,6 +12,7 @@ recorded per chat with what was uploaded, which is what the family would see.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
@@ -117,6 +118,7 @@ class Upload:
     file_name: str
     content_type: str
     size_bytes: int
+    sha256: str
     width: int | None = None
     height: int | None = None
 
@@ -283,7 +285,8 @@ def _upload(kind: str, params: dict[str, Any]) -> Upload:
     size = len(sent.body)
     if size > MAX_FILE_BYTES:
         raise BotApiError(413, "Request Entity Too Large")
-    upload = Upload(kind, sent.file_name, sent.content_type, size)
+    digest = hashlib.sha256(sent.body).hexdigest()
+    upload = Upload(kind, sent.file_name, sent.content_type, size, digest)
     if kind == "photo":
         _check_photo(sent.body, upload)
     return upload
