@@ -115,6 +115,9 @@ class Settings:
     # Archiving: how often a media download is tried, and the first wait between tries.
     media_attempts: int = 3
     media_backoff_s: float = 2.0
+    # Telegram delivery: messages a minute the chat's shared budget allows (Telegram
+    # asks for about 20 in a group).
+    telegram_max_per_minute: int = 20
 
     @property
     def telegram_enabled(self) -> bool:
@@ -219,6 +222,12 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         # Archiving.
         media_attempts=reader.optional("MEDIA_ATTEMPTS", _positive(int, 10), 3),
         media_backoff_s=reader.optional("MEDIA_BACKOFF_S", _positive(float, 60), 2.0),
+        # Telegram delivery.
+        telegram_max_per_minute=reader.optional(
+            "TELEGRAM_MAX_PER_MINUTE",
+            _positive(int, 1000),
+            20,
+        ),
     )
     if settings.telegram_enabled and settings.telegram_chat_id is None:
         raise ConfigError(

@@ -43,8 +43,7 @@ def story_ref(user_id: str, story_id: str) -> firestore.DocumentReference:
 
 
 def delivery_ref(chat_id: str, story_id: str) -> firestore.DocumentReference:
-    chat = firestore_client().collection(TELEGRAM_CHATS).document(chat_id)
-    return chat.collection(DELIVERIES).document(story_id)
+    return telegram_chat_ref(chat_id).collection(DELIVERIES).document(story_id)
 
 
 @dataclass(frozen=True)
@@ -88,3 +87,13 @@ GRAPH_TOKEN = "graph_token"
 
 def graph_token_ref() -> firestore.DocumentReference:
     return firestore_client().collection(SOURCES).document(GRAPH_TOKEN)
+
+
+def telegram_chat_ref(chat_id: str) -> firestore.DocumentReference:
+    """The chat's own document: its shared rate budget and where it migrated to."""
+    return firestore_client().collection(TELEGRAM_CHATS).document(chat_id)
+
+
+def telegram_account_ref(chat_id: str, user_id: str) -> firestore.DocumentReference:
+    """The newest story of one account delivered to the chat, to notice reordering."""
+    return telegram_chat_ref(chat_id).collection(ACCOUNTS).document(user_id)
