@@ -143,9 +143,11 @@ def gcloud() -> str:
 @dataclass
 class FirestoreEmulator(Emulator):
     name: str = "firestore"
+    # An export to load at start: how a restart keeps the data, as Firestore does.
+    import_data: Path | None = None
 
     def command(self) -> list[str]:
-        return [
+        command = [
             gcloud(),
             "emulators",
             "firestore",
@@ -153,6 +155,25 @@ class FirestoreEmulator(Emulator):
             f"--host-port={self.host_port}",
             "--quiet",
         ]
+        if self.import_data is not None:
+            command.append(f"--import-data={self.import_data}")
+        return command
+
+    def restart(self, project: str) -> None:
+        """Stops and starts the emulator on the same port, keeping every document."""
+        export_dir = Path(tempfile.mkdtemp(prefix="instapipe-firestore-export-"))
+        http(
+            "POST",
+            f"{self.url}/emulator/v1/projects/{project}:export",
+            {
+                "database": f"projects/{project}/databases/(default)",
+                "export_directory": str(export_dir),
+            },
+        )
+        self.stop()
+        [self.import_data] = export_dir.glob("*/*.overall_export_metadata")
+        self.start()
+        self.wait_ready()
 
     def env(self) -> dict[str, str]:
         return {"FIRESTORE_EMULATOR_HOST": self.host_port}

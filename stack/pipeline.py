@@ -38,6 +38,10 @@ class SubscriptionPolicy:
     min_backoff_s: int = 10
     max_backoff_s: int = 600
     max_delivery_attempts: int = 10
+    # The Pub/Sub emulator fails to dead-letter a message of an ordered subscription
+    # (a NullPointerException in its push loop, after which that ordering key stalls),
+    # so the dead-letter test turns ordering off; the cloud does both.
+    ordering: bool = True
 
 
 @dataclass
@@ -54,9 +58,10 @@ class FunctionServer:
         return f"http://{HOST}:{self.port}"
 
     def start(self, env: Mapping[str, str]) -> None:
-        self.log_file = tempfile.NamedTemporaryFile(  # noqa: SIM115
-            prefix=f"instapipe-{self.target}-", suffix=".log", delete=False
-        )
+        if self.log_file is None:
+            self.log_file = tempfile.NamedTemporaryFile(  # noqa: SIM115
+                prefix=f"instapipe-{self.target}-", suffix=".log", delete=False
+            )
         command = [
             str(Path(sys.executable).parent / "functions-framework"),
             f"--target={self.target}",
@@ -218,7 +223,7 @@ class LocalPipeline:
                     "topic": f"{topics}/{self.topic}",
                     "pushConfig": {"pushEndpoint": self.url(target)},
                     "ackDeadlineSeconds": self.policy.ack_deadline_s,
-                    "enableMessageOrdering": True,
+                    "enableMessageOrdering": self.policy.ordering,
                     "retryPolicy": {
                         "minimumBackoff": f"{self.policy.min_backoff_s}s",
                         "maximumBackoff": f"{self.policy.max_backoff_s}s",
