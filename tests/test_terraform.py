@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -488,15 +489,107 @@ def test_the_media_bucket_is_private() -> None:
 def test_the_demo_page_points_at_the_deployed_api() -> None:
     page = module().resources[("google_storage_bucket_object", "viewer_page")]
     storage_locals = module().locals
+    [lifecycle] = page["lifecycle"]
+    [precondition] = lifecycle["precondition"]
+
+    pattern, replacement = viewer_rewrite()
 
     assert page["content"] == "${local.viewer_page}"
-    assert (
-        storage_locals["viewer_placeholder_url"] == "http://127.0.0.1:8080/stories.json"
+    assert storage_locals["viewer_page_source"].endswith('/../viewer/index.html")}')
+    assert "${local.stories_json_url}?user_id=${var.instagram_user_ids[0]}" in (
+        replacement
     )
-    assert "local.stories_json_url" in storage_locals["viewer_page"]
     assert storage_locals["stories_json_url"] == (
         '${google_cloudfunctions2_function.function["stories_json"].url}'
     )
+    assert precondition["condition"] == (
+        "${can(regex(local.viewer_src_pattern, local.viewer_page_source))}"
+    )
+    assert pattern == storage_locals["viewer_src_pattern"]
+
+
+SAMPLE_PAGE = """<!doctype html>
+<script src="instapipe.js" defer></script>
+<img data-src="a.jpg" src="b.jpg">
+<instapipe-stories data-src="keep.json" class="demo"
+  src="stories.json?user_id=1111111111" autoplay></instapipe-stories>
+<p>src="stories.json"</p>
+"""
+API_URL = (
+    "https://europe-west1-my-stories-123456.cloudfunctions.net/instapipe-stories-json"
+)
+
+
+def test_the_viewer_rewrite_replaces_only_the_elements_src() -> None:
+    pattern, replacement = viewer_rewrite()
+
+    page = re.sub(pattern, python_replacement(replacement), SAMPLE_PAGE)
+
+    assert page == SAMPLE_PAGE.replace(
+        'src="stories.json?user_id=1111111111"',
+        f'src="{API_URL}?user_id=42"',
+    )
+
+
+def test_the_viewer_rewrite_needs_the_element() -> None:
+    pattern, _ = viewer_rewrite()
+
+    assert re.search(pattern, SAMPLE_PAGE)
+    assert not re.search(pattern, "<instapipe-stories></instapipe-stories>")
+    assert not re.search(pattern, '<instapipe-stories data-src="x.json">')
+    assert not re.search(pattern, '<div src="stories.json"></div>')
+
+
+def test_terraform_itself_rewrites_the_sample_page(tmp_path: Path) -> None:
+    pattern, replacement = viewer_rewrite()
+    (tmp_path / "page.html").write_text(SAMPLE_PAGE)
+    (tmp_path / "main.tf").write_text(
+        "locals {\n"
+        f"  viewer_src_pattern = {hcl_string(pattern)}\n"
+        '  stories_json_url = "' + API_URL + '"\n'
+        '  page = replace(file("page.html"), "/${local.viewer_src_pattern}/", '
+        + hcl_string(replacement.replace("var.instagram_user_ids[0]", "42"))
+        + ")\n}\n"
+    )
+
+    result = subprocess.run(
+        ["terraform", "console"],
+        input="local.page\n",
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+
+    expected = re.sub(pattern, python_replacement(replacement), SAMPLE_PAGE)
+    assert result.stdout.strip() == f"<<EOT\n{expected}\nEOT"
+
+
+def viewer_rewrite() -> tuple[str, str]:
+    """The regex and the replacement of `local.viewer_page`, as written in the HCL."""
+    call = module().locals["viewer_page"]
+    match = re.fullmatch(
+        r'\$\{replace\(local\.viewer_page_source, "/\$\{local\.viewer_src_pattern\}/", '
+        r'"(?P<replacement>.*)"\)\}',
+        call,
+    )
+    assert match, call
+    return module().locals["viewer_src_pattern"], match["replacement"]
+
+
+def python_replacement(replacement: str) -> str:
+    """Terraform's replacement (`$${1}` groups, interpolations) for `re.sub`."""
+    return (
+        replacement.replace("$${1}", "\\g<1>")
+        .replace("$${2}", "\\g<2>")
+        .replace("${local.stories_json_url}", API_URL)
+        .replace("${var.instagram_user_ids[0]}", "42")
+    )
+
+
+def hcl_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 # Module hygiene
