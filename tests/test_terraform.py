@@ -1,19 +1,26 @@
 """Holds terraform/ to the code it deploys, by parsing both without running either.
 
 Providers cannot be downloaded here, so `terraform plan` is out of reach: these tests
-read the HCL with python-hcl2, `functions/main.py` and `functions/instapipe/config.py`
-with `ast`, and check that the names, triggers, settings, subscriptions and roles agree.
+read the HCL with python-hcl2, `functions/main.py` and the `instapipe` package with
+`ast` and regular expressions, and check that the names, triggers, settings,
+subscriptions, timeouts and roles agree with what the code does. What needs no
+provider (the locals of main.tf, the variables' validations, the viewer page's
+rewrite) `terraform console` evaluates for real.
 """
 
 from __future__ import annotations
 
 import ast
+import json
+import math
 import re
+import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import hcl2
@@ -121,6 +128,71 @@ def config_reads() -> dict[str, set[str]]:
         ):
             reads[node.func.attr].add(node.args[0].value)
     return reads
+
+
+@cache
+def settings_defaults() -> dict[str, object]:
+    """Defaults of the `Settings` dataclass in config.py, where they are literals."""
+    tree = ast.parse(CONFIG_PY.read_text())
+    [settings] = [
+        node
+        for node in tree.body
+        if isinstance(node, ast.ClassDef) and node.name == "Settings"
+    ]
+    return {
+        node.target.id: node.value.value
+        for node in settings.body
+        if isinstance(node, ast.AnnAssign)
+        and isinstance(node.target, ast.Name)
+        and isinstance(node.value, ast.Constant)
+    }
+
+
+def evaluate(expression: str, **names: object) -> Any:
+    """A Terraform arithmetic expression, evaluated as the same Python; `names` are
+    the top-level objects (`local`, `each`) as namespaces of their attributes."""
+    body = expression.removeprefix("${").removesuffix("}")
+    scope = {"ceil": math.ceil, "pow": pow, "max": max, "__builtins__": {}}
+    return eval(body, scope, names)
+
+
+def derived_timeouts(waits: dict[str, float]) -> dict[str, int]:
+    """Each function's timeout as main.tf derives it from these settings."""
+    busy = {
+        name: evaluate(
+            expression, local=SimpleNamespace(waits=SimpleNamespace(**waits))
+        )
+        for name, expression in module().locals["busy_s"].items()
+    }
+    return {
+        name: max(spec["min_timeout_s"], busy.get(name, 0))
+        for name, spec in module().locals["functions"].items()
+    }
+
+
+def console(workdir: Path, expression: str, **variables: object) -> str:
+    """`expression` as `terraform console` evaluates it over variables.tf and the
+    locals of main.tf, which need no provider."""
+    main = (TERRAFORM / "main.tf").read_text()
+    locals_block = main[main.index("locals {") : main.index('resource "google_')]
+    (workdir / "locals.tf").write_text(
+        locals_block.replace("google_pubsub_topic.stories.name", '"instapipe-stories"')
+    )
+    shutil.copy(TERRAFORM / "variables.tf", workdir / "variables.tf")
+    required = {"google_cloud_project": "my-stories-123", "instagram_user_ids": '["1"]'}
+    arguments = [
+        f"-var={name}={value}" for name, value in {**required, **variables}.items()
+    ]
+    result = subprocess.run(
+        ["terraform", "console", *arguments],
+        input=expression + "\n",
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return result.stdout.strip()
 
 
 def resources_of(*kinds: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
@@ -233,6 +305,142 @@ def test_each_setting_has_the_name_of_its_variable() -> None:
     }
 
 
+def test_every_setting_config_reads_is_deployed() -> None:
+    settings = module().locals["settings"]
+    variables = module().variables
+    reads = config_reads()["required"] | config_reads()["optional"]
+
+    names = {name.lower() for name in reads}
+
+    assert names <= set(settings), names - set(settings)
+    for name in names:
+        value = str(settings[name])
+        assert name in variables or "var." not in value, (
+            f"{name} is read by config.py but has no variable of that name"
+        )
+
+
+def test_every_secret_config_reads_is_a_secret_manager_secret() -> None:
+    secret = module().resources[("google_secret_manager_secret", "secret")]
+
+    assert set(module().locals["secrets"]) == config_reads()["secret"]
+    assert secret["for_each"] == "${local.enabled_secrets}"
+    assert secret["secret_id"] == "${each.key}"
+
+
+def test_the_timeouts_use_the_codes_defaults() -> None:
+    defaults = module().locals["code_defaults"]
+
+    assert defaults == {name: settings_defaults()[name] for name in defaults}
+    assert module().locals["waits"] == (
+        "${{for name, value in local.code_defaults : "
+        "name => coalesce(local.settings[name], value)}}"
+    )
+    assert module().locals["timeouts_s"] == (
+        "${{for name, function in local.functions : name => "
+        "max(function.min_timeout_s, lookup(local.busy_s, name, 0))}}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("changed", "telegram_s"),
+    [({}, 300), ({"telegram_timeout_s": 200, "media_timeout_s": 60}, 490)],
+)
+def test_post_to_telegram_outlasts_a_download_and_two_bot_api_timeouts(
+    changed: dict[str, float], telegram_s: int
+) -> None:
+    waits = {**module().locals["code_defaults"], **changed}
+
+    timeouts = derived_timeouts(waits)
+
+    needed_s = waits["media_timeout_s"] + 2 * waits["telegram_timeout_s"] + 30
+    assert timeouts["post_to_telegram"] == telegram_s >= needed_s
+    assert timeouts["post_to_telegram"] <= module().locals["max_timeout_s"]
+
+
+@pytest.mark.parametrize(
+    ("changed", "passes"),
+    [
+        ({}, True),
+        ({"telegram_timeout_s": 207}, True),
+        ({"telegram_timeout_s": 208}, False),
+        ({"media_timeout_s": 168}, True),
+        ({"media_timeout_s": 169}, False),
+        ({"media_attempts": 10}, False),
+        ({"instagram_timeout_s": 300}, False),
+    ],
+)
+def test_settings_beyond_what_a_push_may_wait_fail_the_plan(
+    changed: dict[str, float], passes: bool
+) -> None:
+    waits = {**module().locals["code_defaults"], **changed}
+    [lifecycle] = function_resource()["lifecycle"]
+    [precondition] = lifecycle["precondition"]
+
+    timeouts = derived_timeouts(waits)
+
+    results = {
+        name: evaluate(
+            precondition["condition"],
+            each=SimpleNamespace(key=name),
+            local=SimpleNamespace(
+                timeouts_s=timeouts, max_timeout_s=module().locals["max_timeout_s"]
+            ),
+        )
+        for name in timeouts
+    }
+    assert all(results.values()) is passes, timeouts
+
+
+def test_with_the_defaults_every_timeout_fits_with_room() -> None:
+    timeouts = derived_timeouts(module().locals["code_defaults"])
+
+    assert timeouts == {
+        "fetch_stories": 246,
+        "archive_story": 300,
+        "post_to_telegram": 300,
+        "stories_json": 30,
+    }
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [{}, {"telegram_timeout_s": 200, "media_backoff_s": 2.5, "media_attempts": 5}],
+)
+def test_terraform_derives_the_timeouts_as_modelled(
+    tmp_path: Path, changed: dict[str, float]
+) -> None:
+    waits = {**module().locals["code_defaults"], **changed}
+
+    answer = console(tmp_path, "jsonencode(local.timeouts_s)", **changed)
+
+    assert json.loads(json.loads(answer)) == derived_timeouts(waits)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("instagram_batch_size", "101"),
+        ("instagram_attempts", "1.5"),
+        ("instagram_retry_base_s", "0"),
+        ("instagram_rate_limit_backoff_s", "604801"),
+        ("media_attempts", "11"),
+        ("media_backoff_s", "61"),
+        ("telegram_max_per_minute", "0"),
+        ("instagram_api_url", "i.instagram.com"),
+        ("telegram_api_url", "ftp://api.telegram.org"),
+    ],
+)
+def test_terraform_refuses_what_config_would_refuse(
+    tmp_path: Path, name: str, value: str
+) -> None:
+    with pytest.raises(subprocess.CalledProcessError) as refused:
+        console(tmp_path, "local.function_env", **{name: value})
+
+    assert "Invalid value for variable" in refused.value.stderr
+    assert f"var.{name}" in refused.value.stderr
+
+
 def test_every_function_gets_the_one_environment_built_from_the_settings() -> None:
     service = block(function_resource(), "service_config")
     function_env = module().locals["function_env"]
@@ -305,16 +513,22 @@ def test_every_consumer_has_a_push_subscription_with_a_dead_letter_policy() -> N
 
 
 def test_the_ack_deadline_covers_each_consumers_timeout() -> None:
-    functions = module().locals["functions"]
     margin_s = module().locals["ack_margin_s"]
+    max_timeout_s = module().locals["max_timeout_s"]
+    [lifecycle] = function_resource()["lifecycle"]
+    [precondition] = lifecycle["precondition"]
 
     deadline = push_subscription()["ack_deadline_seconds"]
 
-    assert deadline == "${each.value.timeout_s + local.ack_margin_s}"
-    for name, spec in functions.items():
-        if spec["trigger"] == "cloudevent":
-            assert margin_s > 0
-            assert spec["timeout_s"] + margin_s <= PUSH_ACK_DEADLINE_MAX_S, name
+    assert deadline == "${local.timeouts_s[each.key] + local.ack_margin_s}"
+    assert block(function_resource(), "service_config")["timeout_seconds"] == (
+        "${local.timeouts_s[each.key]}"
+    )
+    assert margin_s > 0
+    assert max_timeout_s + margin_s <= PUSH_ACK_DEADLINE_MAX_S
+    assert precondition["condition"] == (
+        "${local.timeouts_s[each.key] <= local.max_timeout_s}"
+    )
 
 
 def test_dead_letters_have_a_pull_subscription_and_the_agent_may_forward() -> None:
@@ -415,6 +629,12 @@ def test_internal_functions_are_called_at_their_run_app_address_with_oidc() -> N
     assert push["push_endpoint"] == (
         "${google_cloudfunctions2_function.function[each.key].service_config[0].uri}"
     )
+
+
+def test_the_tick_waits_for_fetch_as_long_as_fetch_may_run() -> None:
+    job = module().resources[("google_cloud_scheduler_job", "fetch")]
+
+    assert job["attempt_deadline"] == "${local.timeouts_s.fetch_stories + 30}s"
 
 
 def test_the_fetch_tick_runs_every_five_minutes_by_default() -> None:
