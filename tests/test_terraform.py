@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TERRAFORM = ROOT / "terraform"
 MAIN_PY = ROOT / "functions" / "main.py"
 CONFIG_PY = ROOT / "functions" / "instapipe" / "config.py"
+PACKAGE = ROOT / "functions" / "instapipe"
 
 TRIGGERS = {"http": "http", "cloud_event": "cloudevent"}
 PUBLIC_MEMBERS = {"allUsers", "allAuthenticatedUsers"}
@@ -168,6 +169,62 @@ def derived_timeouts(waits: dict[str, float]) -> dict[str, int]:
         name: max(spec["min_timeout_s"], busy.get(name, 0))
         for name, spec in module().locals["functions"].items()
     }
+
+
+def function_uses(entry_point: str) -> set[str]:
+    """What the modules `entry_point` reaches do, as names of `USES`."""
+    text = "\n".join(
+        path.read_text()
+        for path in reached_modules(entry_point)
+        if path.name != "config.py"
+    )
+    return {use for use, pattern in USES.items() if pattern.search(text)}
+
+
+def reached_modules(entry_point: str) -> set[Path]:
+    """The instapipe modules the body of `entry_point` in main.py calls into, and
+    every module those import, at the top or inside a function."""
+    [function] = [
+        node
+        for node in ast.parse(MAIN_PY.read_text()).body
+        if isinstance(node, ast.FunctionDef) and node.name == entry_point
+    ]
+    names = {node.id for node in ast.walk(function) if isinstance(node, ast.Name)}
+    pending = [path for name in names if (path := module_path(name)) is not None]
+    reached: set[Path] = set()
+    while pending:
+        path = pending.pop()
+        if path in reached:
+            continue
+        reached.add(path)
+        pending.extend(imported_modules(path))
+    return reached
+
+
+def imported_modules(path: Path) -> Iterator[Path]:
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            parts = node.module.split(".")
+            if parts[0] != "instapipe":
+                continue
+            base = ".".join(parts[1:])
+            if (found := module_path(base)) is not None:
+                yield found
+            for alias in node.names:
+                name = f"{base}.{alias.name}" if base else alias.name
+                if (found := module_path(name)) is not None:
+                    yield found
+
+
+def module_path(dotted: str) -> Path | None:
+    """The file of `instapipe.<dotted>`, if it is a module of the package."""
+    if not dotted:
+        return None
+    base = PACKAGE.joinpath(*dotted.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def console(workdir: Path, expression: str, **variables: object) -> str:
@@ -679,6 +736,71 @@ def test_url_signers_may_sign_only_as_themselves() -> None:
     )
     assert signing["member"] == "${google_service_account.function[each.key].member}"
     assert set(module().locals["url_signers"]) <= set(entry_points())
+
+
+# What the code does with which resource, found in the modules each entry point
+# reaches (config.py, which only names the settings, left out).
+USES = {
+    "signs_urls": re.compile(r"\bsigning\.sign\("),
+    "publishes": re.compile(r"\.publish\("),
+    "creates_objects": re.compile(r"\.upload_from_\w+\("),
+    "lists_objects": re.compile(r"\.list_blobs\("),
+    "reads_objects": re.compile(r"\bblob\.open\("),
+    "uses_firestore": re.compile(r"\bstore\.\w+_ref\(|\bstore\.stories_of\("),
+    "reads_bot_token": re.compile(r"\.telegram_bot_token\b"),
+    "reads_instagram_credential": re.compile(r"\.instagram_credential\(\)"),
+}
+
+
+def test_the_roles_follow_what_each_functions_code_does() -> None:
+    uses = {name: function_uses(name) for name in entry_points()}
+    signers = set(module().locals["url_signers"])
+    readers = module().locals["secrets"]
+
+    def doing(use: str) -> set[str]:
+        return {name for name, found in uses.items() if use in found}
+
+    assert doing("signs_urls") == signers
+    assert doing("lists_objects") | doing("reads_objects") <= signers
+    assert doing("creates_objects") == {
+        member_function("google_storage_bucket_iam_member", "archive_creates_media")
+    }
+    assert doing("publishes") == {
+        member_function("google_pubsub_topic_iam_member", "fetch_publishes_stories")
+    }
+    assert doing("uses_firestore") == set(entry_points())
+    assert doing("reads_bot_token") == set(readers["TELEGRAM_BOT_TOKEN"]["readers"])
+    for secret in ("INSTAGRAM_SESSIONID", "INSTAGRAM_ACCESS_TOKEN"):
+        assert doing("reads_instagram_credential") == set(readers[secret]["readers"])
+
+
+def test_the_code_search_finds_what_the_functions_are_known_to_do() -> None:
+    archive = function_uses("archive_story")
+    telegram = function_uses("post_to_telegram")
+    fetch = function_uses("fetch_stories")
+
+    assert {"signs_urls", "creates_objects", "lists_objects"} <= archive
+    assert "reads_bot_token" in fetch and "reads_bot_token" in telegram
+    assert "signs_urls" not in telegram
+
+
+def test_the_signers_may_read_the_media_they_sign() -> None:
+    read = module().resources[
+        ("google_storage_bucket_iam_member", "signer_reads_media")
+    ]
+
+    assert read["for_each"] == "${toset(local.url_signers)}"
+    assert read["bucket"] == "${google_storage_bucket.media.name}"
+    assert read["role"] == "roles/storage.objectViewer"
+
+
+def member_function(kind: str, name: str) -> str:
+    member = module().resources[(kind, name)]["member"]
+    match = re.fullmatch(
+        r'\$\{google_service_account\.function\["(\w+)"\]\.member\}', member
+    )
+    assert match, member
+    return match[1]
 
 
 def test_every_role_binding_says_why() -> None:
