@@ -93,7 +93,7 @@ resource "google_cloudfunctions2_function" "function" {
     service_account_email            = google_service_account.function[each.key].email
     available_memory                 = each.value.memory
     available_cpu                    = each.value.cpu
-    timeout_seconds                  = each.value.timeout_s
+    timeout_seconds                  = local.timeouts_s[each.key]
     max_instance_count               = each.value.max_instances
     min_instance_count               = 0
     max_instance_request_concurrency = each.value.concurrency
@@ -114,6 +114,15 @@ resource "google_cloudfunctions2_function" "function" {
         # Read when an instance starts: a new version reaches new instances by itself.
         version = "latest"
       }
+    }
+  }
+
+  lifecycle {
+    # The timeouts grow with the settings they are derived from (busy_s in main.tf), but
+    # a push subscription cannot wait longer than 600 s for a consumer.
+    precondition {
+      condition     = local.timeouts_s[each.key] <= local.max_timeout_s
+      error_message = "${each.key} would need a timeout of ${local.timeouts_s[each.key]} s with these settings, more than ${local.max_timeout_s} s: lower telegram_timeout_s, media_timeout_s, media_attempts, media_backoff_s, instagram_timeout_s, instagram_attempts or instagram_retry_base_s (see busy_s in main.tf)."
     }
   }
 

@@ -3,15 +3,25 @@
 
 locals {
   # Functions that sign V4 URLs of archived media through signBlob: the archive signs the
-  # URL it stores, the API re-signs URLs that are about to expire, and Telegram links a
-  # video too large to upload.
-  url_signers = ["archive_story", "post_to_telegram", "stories_json"]
+  # URL it stores with each story, the API re-signs URLs that are about to expire.
+  # post_to_telegram signs nothing: it passes on the URL the archive stored.
+  url_signers = ["archive_story", "stories_json"]
+
+  # The documents each function reads or writes (functions/instapipe/store.py). Firestore
+  # grants per database, not per document, so this is what the condition describes.
+  firestore_documents = {
+    fetch_stories    = "accounts/{id} (published, back-off, republish marks), sources/graph_token, telegram_chats/{chat} budget for alerts"
+    archive_story    = "accounts/{id}/stories/{story} (created), accounts/{id} republish_story_ids"
+    post_to_telegram = "accounts/{id}/stories/{story} (read), telegram_chats/{chat} budget, its deliveries/{story} ledger and accounts/{id}"
+    stories_json     = "accounts/{id}/stories (read, re-signed URLs written back), accounts/{id}/opens/{day} counters"
+  }
 }
 
-# Firestore has no IAM on a single database, only on the project. The condition narrows
-# this project-level grant to the instapipe database, which is as close to one resource
-# as Firestore allows. All four functions read or write story, account or ledger
-# documents.
+# Firestore has no IAM on a single database, let alone a document, only on the
+# project. The condition narrows this project-level grant to the instapipe database,
+# which is as close to one resource as Firestore allows. Every function reads and
+# writes documents (firestore_documents above), so each needs datastore.user, the
+# narrowest predefined role that writes.
 resource "google_project_iam_member" "firestore_user" {
   for_each = local.functions
 
@@ -21,7 +31,7 @@ resource "google_project_iam_member" "firestore_user" {
 
   condition {
     title       = "${var.name_prefix}-firestore-only"
-    description = "Only the database instapipe uses."
+    description = "Only the database instapipe uses: ${local.firestore_documents[each.key]}."
     expression  = "resource.name == \"projects/${var.google_cloud_project}/databases/${local.firestore_database}\""
   }
 }
@@ -33,17 +43,19 @@ resource "google_pubsub_topic_iam_member" "fetch_publishes_stories" {
   member = google_service_account.function["fetch_stories"].member
 }
 
-# archive_story uploads media with a "does not exist yet" precondition: object creation,
-# without the right to overwrite or delete, on the media bucket only.
+# archive_story uploads media from the Instagram CDN with a "does not exist yet"
+# precondition: object creation, without the right to overwrite or delete, on the
+# media bucket only.
 resource "google_storage_bucket_iam_member" "archive_creates_media" {
   bucket = google_storage_bucket.media.name
   role   = "roles/storage.objectCreator"
   member = google_service_account.function["archive_story"].member
 }
 
-# A signed URL carries the signer's own access: it works only if the signing account
-# may read the object. Read access to the media bucket only, for each function that
-# signs.
+# Object read on the media bucket only, for two reasons. A signed URL carries the
+# signer's own access: it works only if the signing account may read the object, so
+# every URL signer needs it. And archive_story lists and reads the objects under a
+# story's prefix to adopt media an earlier delivery uploaded before it died.
 resource "google_storage_bucket_iam_member" "signer_reads_media" {
   for_each = toset(local.url_signers)
 
@@ -62,7 +74,9 @@ resource "google_service_account_iam_member" "signer_signs_as_itself" {
   member             = google_service_account.function[each.key].member
 }
 
-# Each function reads only the secrets it uses, each granted on that secret alone.
+# Each function reads only the secrets it uses (local.secrets in main.tf), each granted
+# on that secret alone: fetch_stories the Instagram credential and, for the owner's
+# alerts, the bot token; post_to_telegram the bot token.
 resource "google_secret_manager_secret_iam_member" "reader" {
   for_each = local.secret_readers
 

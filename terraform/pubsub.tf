@@ -42,7 +42,7 @@ resource "google_pubsub_subscription" "consumer" {
 
   name                       = "${var.name_prefix}-${each.value.short_name}"
   topic                      = google_pubsub_topic.stories.id
-  ack_deadline_seconds       = each.value.timeout_s + local.ack_margin_s
+  ack_deadline_seconds       = local.timeouts_s[each.key] + local.ack_margin_s
   message_retention_duration = "604800s"
   # One account's stories reach each consumer in posting order (the ordering key is the
   # account's user id).

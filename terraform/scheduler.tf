@@ -6,7 +6,7 @@ resource "google_cloud_scheduler_job" "fetch" {
   region           = var.region
   schedule         = var.fetch_schedule
   time_zone        = var.fetch_schedule_time_zone
-  attempt_deadline = "${local.functions.fetch_stories.timeout_s + 30}s"
+  attempt_deadline = "${local.timeouts_s.fetch_stories + 30}s"
 
   # A failed tick is not retried: the next one comes soon and does the same work.
   retry_config {

@@ -2,14 +2,17 @@
 # the viewer (public).
 
 locals {
-  # The demo page in viewer/ talks to a local stories.json; the uploaded copy talks to
-  # the deployed API about the first watched account.
-  viewer_placeholder_url = "http://127.0.0.1:8080/stories.json"
-  viewer_page_source     = file("${path.module}/../viewer/index.html")
+  # The demo page's <instapipe-stories> element names its stories.json in its src
+  # attribute, which viewer/index.html sets for a local stack. The uploaded copy points
+  # it at the deployed API and the first watched account, whatever it said before:
+  # group 1 is the start of the element up to the opening quote of src, group 2 the
+  # closing quote.
+  viewer_src_pattern = "(<instapipe-stories(?:\\s[^>]*?)?\\ssrc=\")[^\"]*(\")"
+  viewer_page_source = file("${path.module}/../viewer/index.html")
   viewer_page = replace(
     local.viewer_page_source,
-    "/http://127\\.0\\.0\\.1:8080/stories\\.json(\\?user_id=[0-9]+)?/",
-    "${local.stories_json_url}?user_id=${var.instagram_user_ids[0]}",
+    "/${local.viewer_src_pattern}/",
+    "$${1}${local.stories_json_url}?user_id=${var.instagram_user_ids[0]}$${2}",
   )
   stories_json_url = google_cloudfunctions2_function.function["stories_json"].url
   viewer_url       = "https://storage.googleapis.com/${google_storage_bucket.viewer.name}/index.html"
@@ -116,8 +119,8 @@ resource "google_storage_bucket_object" "viewer_page" {
 
   lifecycle {
     precondition {
-      condition     = strcontains(local.viewer_page_source, local.viewer_placeholder_url)
-      error_message = "viewer/index.html no longer contains ${local.viewer_placeholder_url}, the URL the deployment replaces with the deployed stories.json: put it back or change viewer_placeholder_url in storage.tf."
+      condition     = can(regex(local.viewer_src_pattern, local.viewer_page_source))
+      error_message = "viewer/index.html has no <instapipe-stories> element with a src attribute, whose src the deployment points at the deployed stories.json: put the element back or change viewer_src_pattern in storage.tf."
     }
   }
 }

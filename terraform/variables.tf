@@ -62,6 +62,17 @@ variable "instagram_source" {
   }
 }
 
+variable "instagram_api_url" {
+  description = "Base of Instagram's private API (INSTAGRAM_API_URL); null keeps https://i.instagram.com/api/v1."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.instagram_api_url == null || can(regex("^https?://[^/]+", var.instagram_api_url))
+    error_message = "instagram_api_url must be an http(s) URL such as https://i.instagram.com/api/v1."
+  }
+}
+
 variable "instagram_graph_url" {
   description = "Base of the Graph API (INSTAGRAM_GRAPH_URL); use https://graph.instagram.com/v21.0 for an Instagram Login token. Null keeps the Facebook Login base."
   type        = string
@@ -82,6 +93,56 @@ variable "instagram_timeout_s" {
     condition     = var.instagram_timeout_s == null || (try(var.instagram_timeout_s > 0 && var.instagram_timeout_s <= 300, false))
     error_message = "instagram_timeout_s must be more than 0 and at most 300 seconds."
   }
+}
+
+variable "instagram_batch_size" {
+  description = "Accounts asked for in one private API request (INSTAGRAM_BATCH_SIZE); null keeps 50."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.instagram_batch_size == null || (try(var.instagram_batch_size >= 1 && var.instagram_batch_size <= 100 && floor(var.instagram_batch_size) == var.instagram_batch_size, false))
+    error_message = "instagram_batch_size must be a whole number from 1 to 100."
+  }
+}
+
+variable "instagram_attempts" {
+  description = "Tries of one Instagram request within a tick, on timeouts and 5xx answers (INSTAGRAM_ATTEMPTS); null keeps 3."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.instagram_attempts == null || (try(var.instagram_attempts >= 1 && var.instagram_attempts <= 10 && floor(var.instagram_attempts) == var.instagram_attempts, false))
+    error_message = "instagram_attempts must be a whole number from 1 to 10."
+  }
+}
+
+variable "instagram_retry_base_s" {
+  description = "Base of the random, doubling wait between tries of an Instagram request, in seconds (INSTAGRAM_RETRY_BASE_S); null keeps 1."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.instagram_retry_base_s == null || (try(var.instagram_retry_base_s > 0 && var.instagram_retry_base_s <= 60, false))
+    error_message = "instagram_retry_base_s must be more than 0 and at most 60 seconds."
+  }
+}
+
+variable "instagram_rate_limit_backoff_s" {
+  description = "How long an account is left alone after Instagram rate-limited it, in seconds (INSTAGRAM_RATE_LIMIT_BACKOFF_S); null keeps 3600."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.instagram_rate_limit_backoff_s == null || (try(var.instagram_rate_limit_backoff_s >= 1 && var.instagram_rate_limit_backoff_s <= 604800 && floor(var.instagram_rate_limit_backoff_s) == var.instagram_rate_limit_backoff_s, false))
+    error_message = "instagram_rate_limit_backoff_s must be whole seconds from 1 to 604800 (7 days)."
+  }
+}
+
+variable "instagram_token_refresh" {
+  description = "Renew the Graph API token before it expires (INSTAGRAM_TOKEN_REFRESH); null renews it for graph.instagram.com tokens only."
+  type        = bool
+  default     = null
 }
 
 variable "telegram_chat_id" {
@@ -124,8 +185,32 @@ variable "telegram_timeout_s" {
   default     = null
 
   validation {
-    condition     = var.telegram_timeout_s == null || (try(var.telegram_timeout_s > 0 && var.telegram_timeout_s <= 240, false))
-    error_message = "telegram_timeout_s must be more than 0 and at most 240 seconds, so a request ends within the function's 300 s timeout."
+    # The limit config.py sets; post_to_telegram's timeout must also fit twice this
+    # plus media_timeout_s, which a precondition in functions.tf checks.
+    condition     = var.telegram_timeout_s == null || (try(var.telegram_timeout_s > 0 && var.telegram_timeout_s <= 540, false))
+    error_message = "telegram_timeout_s must be more than 0 and at most 540 seconds."
+  }
+}
+
+variable "telegram_api_url" {
+  description = "Base of the Telegram Bot API (TELEGRAM_API_URL), for a self-hosted Bot API server; null keeps https://api.telegram.org."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.telegram_api_url == null || can(regex("^https?://[^/]+", var.telegram_api_url))
+    error_message = "telegram_api_url must be an http(s) URL such as https://api.telegram.org."
+  }
+}
+
+variable "telegram_max_per_minute" {
+  description = "Messages a minute the chat's shared budget allows, alerts included (TELEGRAM_MAX_PER_MINUTE); null keeps 20, Telegram's limit for a group."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.telegram_max_per_minute == null || (try(var.telegram_max_per_minute >= 1 && var.telegram_max_per_minute <= 1000 && floor(var.telegram_max_per_minute) == var.telegram_max_per_minute, false))
+    error_message = "telegram_max_per_minute must be a whole number from 1 to 1000."
   }
 }
 
@@ -168,8 +253,32 @@ variable "media_timeout_s" {
   default     = null
 
   validation {
-    condition     = var.media_timeout_s == null || (try(var.media_timeout_s > 0 && var.media_timeout_s <= 240, false))
-    error_message = "media_timeout_s must be more than 0 and at most 240 seconds, within the archive function's 300 s timeout."
+    # The limit config.py sets; the consumers' timeouts must also fit the downloads,
+    # which a precondition in functions.tf checks.
+    condition     = var.media_timeout_s == null || (try(var.media_timeout_s > 0 && var.media_timeout_s <= 540, false))
+    error_message = "media_timeout_s must be more than 0 and at most 540 seconds."
+  }
+}
+
+variable "media_attempts" {
+  description = "Tries of one media download by the archive, on timeouts, 429 and 5xx answers (MEDIA_ATTEMPTS); null keeps 3."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.media_attempts == null || (try(var.media_attempts >= 1 && var.media_attempts <= 10 && floor(var.media_attempts) == var.media_attempts, false))
+    error_message = "media_attempts must be a whole number from 1 to 10."
+  }
+}
+
+variable "media_backoff_s" {
+  description = "First wait between tries of a media download in seconds, doubled after each (MEDIA_BACKOFF_S); null keeps 2."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.media_backoff_s == null || (try(var.media_backoff_s > 0 && var.media_backoff_s <= 60, false))
+    error_message = "media_backoff_s must be more than 0 and at most 60 seconds."
   }
 }
 

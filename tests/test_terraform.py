@@ -1,18 +1,26 @@
 """Holds terraform/ to the code it deploys, by parsing both without running either.
 
 Providers cannot be downloaded here, so `terraform plan` is out of reach: these tests
-read the HCL with python-hcl2, `functions/main.py` and `functions/instapipe/config.py`
-with `ast`, and check that the names, triggers, settings, subscriptions and roles agree.
+read the HCL with python-hcl2, `functions/main.py` and the `instapipe` package with
+`ast` and regular expressions, and check that the names, triggers, settings,
+subscriptions, timeouts and roles agree with what the code does. What needs no
+provider (the locals of main.tf, the variables' validations, the viewer page's
+rewrite) `terraform console` evaluates for real.
 """
 
 from __future__ import annotations
 
 import ast
+import json
+import math
 import re
+import shutil
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import hcl2
@@ -23,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TERRAFORM = ROOT / "terraform"
 MAIN_PY = ROOT / "functions" / "main.py"
 CONFIG_PY = ROOT / "functions" / "instapipe" / "config.py"
+PACKAGE = ROOT / "functions" / "instapipe"
 
 TRIGGERS = {"http": "http", "cloud_event": "cloudevent"}
 PUBLIC_MEMBERS = {"allUsers", "allAuthenticatedUsers"}
@@ -120,6 +129,127 @@ def config_reads() -> dict[str, set[str]]:
         ):
             reads[node.func.attr].add(node.args[0].value)
     return reads
+
+
+@cache
+def settings_defaults() -> dict[str, object]:
+    """Defaults of the `Settings` dataclass in config.py, where they are literals."""
+    tree = ast.parse(CONFIG_PY.read_text())
+    [settings] = [
+        node
+        for node in tree.body
+        if isinstance(node, ast.ClassDef) and node.name == "Settings"
+    ]
+    return {
+        node.target.id: node.value.value
+        for node in settings.body
+        if isinstance(node, ast.AnnAssign)
+        and isinstance(node.target, ast.Name)
+        and isinstance(node.value, ast.Constant)
+    }
+
+
+def evaluate(expression: str, **names: object) -> Any:
+    """A Terraform arithmetic expression, evaluated as the same Python; `names` are
+    the top-level objects (`local`, `each`) as namespaces of their attributes."""
+    body = expression.removeprefix("${").removesuffix("}")
+    scope = {"ceil": math.ceil, "pow": pow, "max": max, "__builtins__": {}}
+    return eval(body, scope, names)
+
+
+def derived_timeouts(waits: dict[str, float]) -> dict[str, int]:
+    """Each function's timeout as main.tf derives it from these settings."""
+    busy = {
+        name: evaluate(
+            expression, local=SimpleNamespace(waits=SimpleNamespace(**waits))
+        )
+        for name, expression in module().locals["busy_s"].items()
+    }
+    return {
+        name: max(spec["min_timeout_s"], busy.get(name, 0))
+        for name, spec in module().locals["functions"].items()
+    }
+
+
+def function_uses(entry_point: str) -> set[str]:
+    """What the modules `entry_point` reaches do, as names of `USES`."""
+    text = "\n".join(
+        path.read_text()
+        for path in reached_modules(entry_point)
+        if path.name != "config.py"
+    )
+    return {use for use, pattern in USES.items() if pattern.search(text)}
+
+
+def reached_modules(entry_point: str) -> set[Path]:
+    """The instapipe modules the body of `entry_point` in main.py calls into, and
+    every module those import, at the top or inside a function."""
+    [function] = [
+        node
+        for node in ast.parse(MAIN_PY.read_text()).body
+        if isinstance(node, ast.FunctionDef) and node.name == entry_point
+    ]
+    names = {node.id for node in ast.walk(function) if isinstance(node, ast.Name)}
+    pending = [path for name in names if (path := module_path(name)) is not None]
+    reached: set[Path] = set()
+    while pending:
+        path = pending.pop()
+        if path in reached:
+            continue
+        reached.add(path)
+        pending.extend(imported_modules(path))
+    return reached
+
+
+def imported_modules(path: Path) -> Iterator[Path]:
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            parts = node.module.split(".")
+            if parts[0] != "instapipe":
+                continue
+            base = ".".join(parts[1:])
+            if (found := module_path(base)) is not None:
+                yield found
+            for alias in node.names:
+                name = f"{base}.{alias.name}" if base else alias.name
+                if (found := module_path(name)) is not None:
+                    yield found
+
+
+def module_path(dotted: str) -> Path | None:
+    """The file of `instapipe.<dotted>`, if it is a module of the package."""
+    if not dotted:
+        return None
+    base = PACKAGE.joinpath(*dotted.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def console(workdir: Path, expression: str, **variables: object) -> str:
+    """`expression` as `terraform console` evaluates it over variables.tf and the
+    locals of main.tf, which need no provider."""
+    main = (TERRAFORM / "main.tf").read_text()
+    locals_block = main[main.index("locals {") : main.index('resource "google_')]
+    (workdir / "locals.tf").write_text(
+        locals_block.replace("google_pubsub_topic.stories.name", '"instapipe-stories"')
+    )
+    shutil.copy(TERRAFORM / "variables.tf", workdir / "variables.tf")
+    required = {"google_cloud_project": "my-stories-123", "instagram_user_ids": '["1"]'}
+    arguments = [
+        f"-var={name}={value}" for name, value in {**required, **variables}.items()
+    ]
+    result = subprocess.run(
+        ["terraform", "console", *arguments],
+        input=expression + "\n",
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return result.stdout.strip()
 
 
 def resources_of(*kinds: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
@@ -232,6 +362,142 @@ def test_each_setting_has_the_name_of_its_variable() -> None:
     }
 
 
+def test_every_setting_config_reads_is_deployed() -> None:
+    settings = module().locals["settings"]
+    variables = module().variables
+    reads = config_reads()["required"] | config_reads()["optional"]
+
+    names = {name.lower() for name in reads}
+
+    assert names <= set(settings), names - set(settings)
+    for name in names:
+        value = str(settings[name])
+        assert name in variables or "var." not in value, (
+            f"{name} is read by config.py but has no variable of that name"
+        )
+
+
+def test_every_secret_config_reads_is_a_secret_manager_secret() -> None:
+    secret = module().resources[("google_secret_manager_secret", "secret")]
+
+    assert set(module().locals["secrets"]) == config_reads()["secret"]
+    assert secret["for_each"] == "${local.enabled_secrets}"
+    assert secret["secret_id"] == "${each.key}"
+
+
+def test_the_timeouts_use_the_codes_defaults() -> None:
+    defaults = module().locals["code_defaults"]
+
+    assert defaults == {name: settings_defaults()[name] for name in defaults}
+    assert module().locals["waits"] == (
+        "${{for name, value in local.code_defaults : "
+        "name => coalesce(local.settings[name], value)}}"
+    )
+    assert module().locals["timeouts_s"] == (
+        "${{for name, function in local.functions : name => "
+        "max(function.min_timeout_s, lookup(local.busy_s, name, 0))}}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("changed", "telegram_s"),
+    [({}, 300), ({"telegram_timeout_s": 200, "media_timeout_s": 60}, 490)],
+)
+def test_post_to_telegram_outlasts_a_download_and_two_bot_api_timeouts(
+    changed: dict[str, float], telegram_s: int
+) -> None:
+    waits = {**module().locals["code_defaults"], **changed}
+
+    timeouts = derived_timeouts(waits)
+
+    needed_s = waits["media_timeout_s"] + 2 * waits["telegram_timeout_s"] + 30
+    assert timeouts["post_to_telegram"] == telegram_s >= needed_s
+    assert timeouts["post_to_telegram"] <= module().locals["max_timeout_s"]
+
+
+@pytest.mark.parametrize(
+    ("changed", "passes"),
+    [
+        ({}, True),
+        ({"telegram_timeout_s": 207}, True),
+        ({"telegram_timeout_s": 208}, False),
+        ({"media_timeout_s": 168}, True),
+        ({"media_timeout_s": 169}, False),
+        ({"media_attempts": 10}, False),
+        ({"instagram_timeout_s": 300}, False),
+    ],
+)
+def test_settings_beyond_what_a_push_may_wait_fail_the_plan(
+    changed: dict[str, float], passes: bool
+) -> None:
+    waits = {**module().locals["code_defaults"], **changed}
+    [lifecycle] = function_resource()["lifecycle"]
+    [precondition] = lifecycle["precondition"]
+
+    timeouts = derived_timeouts(waits)
+
+    results = {
+        name: evaluate(
+            precondition["condition"],
+            each=SimpleNamespace(key=name),
+            local=SimpleNamespace(
+                timeouts_s=timeouts, max_timeout_s=module().locals["max_timeout_s"]
+            ),
+        )
+        for name in timeouts
+    }
+    assert all(results.values()) is passes, timeouts
+
+
+def test_with_the_defaults_every_timeout_fits_with_room() -> None:
+    timeouts = derived_timeouts(module().locals["code_defaults"])
+
+    assert timeouts == {
+        "fetch_stories": 246,
+        "archive_story": 300,
+        "post_to_telegram": 300,
+        "stories_json": 30,
+    }
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [{}, {"telegram_timeout_s": 200, "media_backoff_s": 2.5, "media_attempts": 5}],
+)
+def test_terraform_derives_the_timeouts_as_modelled(
+    tmp_path: Path, changed: dict[str, float]
+) -> None:
+    waits = {**module().locals["code_defaults"], **changed}
+
+    answer = console(tmp_path, "jsonencode(local.timeouts_s)", **changed)
+
+    assert json.loads(json.loads(answer)) == derived_timeouts(waits)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("instagram_batch_size", "101"),
+        ("instagram_attempts", "1.5"),
+        ("instagram_retry_base_s", "0"),
+        ("instagram_rate_limit_backoff_s", "604801"),
+        ("media_attempts", "11"),
+        ("media_backoff_s", "61"),
+        ("telegram_max_per_minute", "0"),
+        ("instagram_api_url", "i.instagram.com"),
+        ("telegram_api_url", "ftp://api.telegram.org"),
+    ],
+)
+def test_terraform_refuses_what_config_would_refuse(
+    tmp_path: Path, name: str, value: str
+) -> None:
+    with pytest.raises(subprocess.CalledProcessError) as refused:
+        console(tmp_path, "local.function_env", **{name: value})
+
+    assert "Invalid value for variable" in refused.value.stderr
+    assert f"var.{name}" in refused.value.stderr
+
+
 def test_every_function_gets_the_one_environment_built_from_the_settings() -> None:
     service = block(function_resource(), "service_config")
     function_env = module().locals["function_env"]
@@ -304,16 +570,22 @@ def test_every_consumer_has_a_push_subscription_with_a_dead_letter_policy() -> N
 
 
 def test_the_ack_deadline_covers_each_consumers_timeout() -> None:
-    functions = module().locals["functions"]
     margin_s = module().locals["ack_margin_s"]
+    max_timeout_s = module().locals["max_timeout_s"]
+    [lifecycle] = function_resource()["lifecycle"]
+    [precondition] = lifecycle["precondition"]
 
     deadline = push_subscription()["ack_deadline_seconds"]
 
-    assert deadline == "${each.value.timeout_s + local.ack_margin_s}"
-    for name, spec in functions.items():
-        if spec["trigger"] == "cloudevent":
-            assert margin_s > 0
-            assert spec["timeout_s"] + margin_s <= PUSH_ACK_DEADLINE_MAX_S, name
+    assert deadline == "${local.timeouts_s[each.key] + local.ack_margin_s}"
+    assert block(function_resource(), "service_config")["timeout_seconds"] == (
+        "${local.timeouts_s[each.key]}"
+    )
+    assert margin_s > 0
+    assert max_timeout_s + margin_s <= PUSH_ACK_DEADLINE_MAX_S
+    assert precondition["condition"] == (
+        "${local.timeouts_s[each.key] <= local.max_timeout_s}"
+    )
 
 
 def test_dead_letters_have_a_pull_subscription_and_the_agent_may_forward() -> None:
@@ -416,6 +688,12 @@ def test_internal_functions_are_called_at_their_run_app_address_with_oidc() -> N
     )
 
 
+def test_the_tick_waits_for_fetch_as_long_as_fetch_may_run() -> None:
+    job = module().resources[("google_cloud_scheduler_job", "fetch")]
+
+    assert job["attempt_deadline"] == "${local.timeouts_s.fetch_stories + 30}s"
+
+
 def test_the_fetch_tick_runs_every_five_minutes_by_default() -> None:
     assert module().variables["fetch_schedule"]["default"] == "*/5 * * * *"
 
@@ -460,6 +738,71 @@ def test_url_signers_may_sign_only_as_themselves() -> None:
     assert set(module().locals["url_signers"]) <= set(entry_points())
 
 
+# What the code does with which resource, found in the modules each entry point
+# reaches (config.py, which only names the settings, left out).
+USES = {
+    "signs_urls": re.compile(r"\bsigning\.sign\("),
+    "publishes": re.compile(r"\.publish\("),
+    "creates_objects": re.compile(r"\.upload_from_\w+\("),
+    "lists_objects": re.compile(r"\.list_blobs\("),
+    "reads_objects": re.compile(r"\bblob\.open\("),
+    "uses_firestore": re.compile(r"\bstore\.\w+_ref\(|\bstore\.stories_of\("),
+    "reads_bot_token": re.compile(r"\.telegram_bot_token\b"),
+    "reads_instagram_credential": re.compile(r"\.instagram_credential\(\)"),
+}
+
+
+def test_the_roles_follow_what_each_functions_code_does() -> None:
+    uses = {name: function_uses(name) for name in entry_points()}
+    signers = set(module().locals["url_signers"])
+    readers = module().locals["secrets"]
+
+    def doing(use: str) -> set[str]:
+        return {name for name, found in uses.items() if use in found}
+
+    assert doing("signs_urls") == signers
+    assert doing("lists_objects") | doing("reads_objects") <= signers
+    assert doing("creates_objects") == {
+        member_function("google_storage_bucket_iam_member", "archive_creates_media")
+    }
+    assert doing("publishes") == {
+        member_function("google_pubsub_topic_iam_member", "fetch_publishes_stories")
+    }
+    assert doing("uses_firestore") == set(entry_points())
+    assert doing("reads_bot_token") == set(readers["TELEGRAM_BOT_TOKEN"]["readers"])
+    for secret in ("INSTAGRAM_SESSIONID", "INSTAGRAM_ACCESS_TOKEN"):
+        assert doing("reads_instagram_credential") == set(readers[secret]["readers"])
+
+
+def test_the_code_search_finds_what_the_functions_are_known_to_do() -> None:
+    archive = function_uses("archive_story")
+    telegram = function_uses("post_to_telegram")
+    fetch = function_uses("fetch_stories")
+
+    assert {"signs_urls", "creates_objects", "lists_objects"} <= archive
+    assert "reads_bot_token" in fetch and "reads_bot_token" in telegram
+    assert "signs_urls" not in telegram
+
+
+def test_the_signers_may_read_the_media_they_sign() -> None:
+    read = module().resources[
+        ("google_storage_bucket_iam_member", "signer_reads_media")
+    ]
+
+    assert read["for_each"] == "${toset(local.url_signers)}"
+    assert read["bucket"] == "${google_storage_bucket.media.name}"
+    assert read["role"] == "roles/storage.objectViewer"
+
+
+def member_function(kind: str, name: str) -> str:
+    member = module().resources[(kind, name)]["member"]
+    match = re.fullmatch(
+        r'\$\{google_service_account\.function\["(\w+)"\]\.member\}', member
+    )
+    assert match, member
+    return match[1]
+
+
 def test_every_role_binding_says_why() -> None:
     uncommented = [
         f"{file}: {line}"
@@ -488,15 +831,107 @@ def test_the_media_bucket_is_private() -> None:
 def test_the_demo_page_points_at_the_deployed_api() -> None:
     page = module().resources[("google_storage_bucket_object", "viewer_page")]
     storage_locals = module().locals
+    [lifecycle] = page["lifecycle"]
+    [precondition] = lifecycle["precondition"]
+
+    pattern, replacement = viewer_rewrite()
 
     assert page["content"] == "${local.viewer_page}"
-    assert (
-        storage_locals["viewer_placeholder_url"] == "http://127.0.0.1:8080/stories.json"
+    assert storage_locals["viewer_page_source"].endswith('/../viewer/index.html")}')
+    assert "${local.stories_json_url}?user_id=${var.instagram_user_ids[0]}" in (
+        replacement
     )
-    assert "local.stories_json_url" in storage_locals["viewer_page"]
     assert storage_locals["stories_json_url"] == (
         '${google_cloudfunctions2_function.function["stories_json"].url}'
     )
+    assert precondition["condition"] == (
+        "${can(regex(local.viewer_src_pattern, local.viewer_page_source))}"
+    )
+    assert pattern == storage_locals["viewer_src_pattern"]
+
+
+SAMPLE_PAGE = """<!doctype html>
+<script src="instapipe.js" defer></script>
+<img data-src="a.jpg" src="b.jpg">
+<instapipe-stories data-src="keep.json" class="demo"
+  src="stories.json?user_id=1111111111" autoplay></instapipe-stories>
+<p>src="stories.json"</p>
+"""
+API_URL = (
+    "https://europe-west1-my-stories-123456.cloudfunctions.net/instapipe-stories-json"
+)
+
+
+def test_the_viewer_rewrite_replaces_only_the_elements_src() -> None:
+    pattern, replacement = viewer_rewrite()
+
+    page = re.sub(pattern, python_replacement(replacement), SAMPLE_PAGE)
+
+    assert page == SAMPLE_PAGE.replace(
+        'src="stories.json?user_id=1111111111"',
+        f'src="{API_URL}?user_id=42"',
+    )
+
+
+def test_the_viewer_rewrite_needs_the_element() -> None:
+    pattern, _ = viewer_rewrite()
+
+    assert re.search(pattern, SAMPLE_PAGE)
+    assert not re.search(pattern, "<instapipe-stories></instapipe-stories>")
+    assert not re.search(pattern, '<instapipe-stories data-src="x.json">')
+    assert not re.search(pattern, '<div src="stories.json"></div>')
+
+
+def test_terraform_itself_rewrites_the_sample_page(tmp_path: Path) -> None:
+    pattern, replacement = viewer_rewrite()
+    (tmp_path / "page.html").write_text(SAMPLE_PAGE)
+    (tmp_path / "main.tf").write_text(
+        "locals {\n"
+        f"  viewer_src_pattern = {hcl_string(pattern)}\n"
+        '  stories_json_url = "' + API_URL + '"\n'
+        '  page = replace(file("page.html"), "/${local.viewer_src_pattern}/", '
+        + hcl_string(replacement.replace("var.instagram_user_ids[0]", "42"))
+        + ")\n}\n"
+    )
+
+    result = subprocess.run(
+        ["terraform", "console"],
+        input="local.page\n",
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+
+    expected = re.sub(pattern, python_replacement(replacement), SAMPLE_PAGE)
+    assert result.stdout.strip() == f"<<EOT\n{expected}\nEOT"
+
+
+def viewer_rewrite() -> tuple[str, str]:
+    """The regex and the replacement of `local.viewer_page`, as written in the HCL."""
+    call = module().locals["viewer_page"]
+    match = re.fullmatch(
+        r'\$\{replace\(local\.viewer_page_source, "/\$\{local\.viewer_src_pattern\}/", '
+        r'"(?P<replacement>.*)"\)\}',
+        call,
+    )
+    assert match, call
+    return module().locals["viewer_src_pattern"], match["replacement"]
+
+
+def python_replacement(replacement: str) -> str:
+    """Terraform's replacement (`$${1}` groups, interpolations) for `re.sub`."""
+    return (
+        replacement.replace("$${1}", "\\g<1>")
+        .replace("$${2}", "\\g<2>")
+        .replace("${local.stories_json_url}", API_URL)
+        .replace("${var.instagram_user_ids[0]}", "42")
+    )
+
+
+def hcl_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 # Module hygiene
