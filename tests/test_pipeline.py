@@ -10,7 +10,6 @@ import hashlib
 import time
 from collections.abc import Iterator
 
-import hcl2
 import pytest
 import requests
 from google.cloud import pubsub_v1
@@ -20,7 +19,7 @@ from instapipe.store import ArchivedStory
 from stack.emulators import Emulators
 from stack.fakes.cdn import Media
 from stack.fakes.telegram import too_many_requests
-from stack.pipeline import ROOT, LocalPipeline, SubscriptionPolicy
+from stack.pipeline import LocalPipeline
 from tests.conftest import TEST_PROJECT
 from tests.pipeline_support import (
     CHAT_ID,
@@ -239,28 +238,3 @@ def test_twenty_accounts_with_five_stories_each_arrive_once_in_order(
         message_ids = [posted(world, s).message_id for s in story_ids]  # type: ignore[union-attr]
         assert message_ids == sorted(message_ids)
         assert all(chat.count(i) == 1 for i in message_ids)
-
-
-def test_local_subscriptions_default_to_terraforms_delivery_settings() -> None:
-    with (
-        open(ROOT / "terraform" / "pubsub.tf") as pubsub,
-        open(ROOT / "terraform" / "variables.tf") as variables,
-    ):
-        subscription = hcl2.load(pubsub)
-        declared = hcl2.load(variables)
-    consumer = next(
-        r["google_pubsub_subscription"]["consumer"]
-        for r in subscription["resource"]
-        if "consumer" in r.get("google_pubsub_subscription", {})
-    )
-    attempts = next(
-        v["max_delivery_attempts"]
-        for v in declared["variable"]
-        if "max_delivery_attempts" in v
-    )
-    policy = SubscriptionPolicy()
-
-    assert consumer["retry_policy"][0]["minimum_backoff"] == f"{policy.min_backoff_s}s"
-    assert consumer["retry_policy"][0]["maximum_backoff"] == f"{policy.max_backoff_s}s"
-    assert attempts["default"] == policy.max_delivery_attempts
-    assert consumer["enable_message_ordering"] is True

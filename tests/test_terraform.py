@@ -27,6 +27,8 @@ import hcl2
 import pytest
 from hcl2.utils import SerializationOptions
 
+from stack.pipeline import SubscriptionPolicy
+
 ROOT = Path(__file__).resolve().parent.parent
 TERRAFORM = ROOT / "terraform"
 MAIN_PY = ROOT / "functions" / "main.py"
@@ -977,3 +979,18 @@ def test_config_parsing_finds_the_known_settings() -> None:
     }
     assert {"INSTAGRAM_SESSIONID", "TELEGRAM_BOT_TOKEN"} <= reads["secret"]
     assert "TELEGRAM_CHAT_ID" in reads["optional"]
+
+
+def test_local_subscriptions_deliver_as_terraforms_do() -> None:
+    consumer = module().resources[("google_pubsub_subscription", "consumer")]
+    attempts = module().variables["max_delivery_attempts"]["default"]
+    local = SubscriptionPolicy()
+
+    assert consumer["retry_policy"] == [
+        {
+            "minimum_backoff": f"{local.min_backoff_s}s",
+            "maximum_backoff": f"{local.max_backoff_s}s",
+        }
+    ]
+    assert consumer["enable_message_ordering"] is local.ordering is True
+    assert attempts == local.max_delivery_attempts
