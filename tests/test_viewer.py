@@ -1,4 +1,4 @@
-"""The story viewer (viewer/instapipe.js) in a real Chromium, against a local stories.json.
+"""The story viewer, viewer/instapipe.js, in a real Chromium against a local API.
 
 One browser serves the whole session; each test gets a fresh context (own storage) and
 a fresh set of scripted stories.json answers. Photos show for a fraction of a second
@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 
 from tests.viewer_support import (
     ARTIFACTS_DIR,
@@ -27,8 +27,8 @@ from tests.viewer_support import (
 )
 
 WAIT_MS = 5_000
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
+DESKTOP = ViewportSize(width=1280, height=800)
+PHONE = ViewportSize(width=390, height=844)
 SIZE_BUDGET_BYTES = 8 * 1024
 HOUR_S = 3_600
 
@@ -150,6 +150,30 @@ def wait_media(page: Page, story_number: int) -> None:
     )
 
 
+def wait_closed(page: Page, selector: str = "#v") -> None:
+    page.wait_for_function(
+        "sel => !document.querySelector(sel).shadowRoot.querySelector('dialog').open",
+        arg=selector,
+    )
+
+
+def wait_requested(page: Page, story_number: int) -> None:
+    """Waits until the page has fetched the story's media, shown or not."""
+    page.wait_for_function(
+        "n => performance.getEntriesByType('resource')"
+        ".some(e => e.name.includes(`story=${n}&`))",
+        arg=story_number,
+    )
+
+
+def wait_video_time(page: Page, seconds: float) -> None:
+    page.wait_for_function(
+        "s => document.querySelector('#v').shadowRoot.querySelector('video')"
+        "?.currentTime > s",
+        arg=seconds,
+    )
+
+
 def progress(page: Page, bar: int) -> float:
     transform = page.locator("#v").evaluate(
         "(el, i) => el.shadowRoot.querySelectorAll('.bars b')[i].style.transform", bar
@@ -172,7 +196,9 @@ def test_the_file_names_its_attributes_and_never_puts_data_into_html() -> None:
     source = (VIEWER_DIR / "instapipe.js").read_text()
 
     header = source.split("*/", 1)[0]
-    assert all(a in header for a in ("src", "name", "avatar", "profile", "photo-duration"))
+    assert all(
+        a in header for a in ("src", "name", "avatar", "profile", "photo-duration")
+    )
     assert source.count("innerHTML") == 1
     assert "root.innerHTML = HTML;" in source
 
@@ -194,12 +220,14 @@ def test_the_ring_says_new_then_seen_and_remembers_it(
     wait_ring(page, "new")
 
     page.locator("#v .ring").click()
-    page.wait_for_function("!document.querySelector('#v').shadowRoot.querySelector('dialog').open")
+    wait_closed(page)
 
     assert state(page)["ring"] == "seen"
     page.goto(url)
     wait_ring(page, "seen")
-    server.feeds[USER_ID] = [[*three_photos(server), server.story(4, "green.jpg", age_s=60)]]
+    server.feeds[USER_ID] = [
+        [*three_photos(server), server.story(4, "green.jpg", age_s=60)]
+    ]
     page.goto(url)
     wait_ring(page, "new")
 
@@ -221,15 +249,23 @@ def test_an_api_error_leaves_a_quiet_ring_and_a_console_message(
 ) -> None:
     messages: list[str] = []
     page.on("console", lambda message: messages.append(message.text))
-    server.feeds[USER_ID] = [(400, {"error": "user_id must be one of the watched accounts"})]
+    server.feeds[USER_ID] = [
+        (400, {"error": "user_id must be one of the watched accounts"})
+    ]
 
-    page.goto(server.page(f'<instapipe-stories id="v" src="{server.feed_url()}"></instapipe-stories>'))
+    page.goto(
+        server.page(
+            f'<instapipe-stories id="v" src="{server.feed_url()}"></instapipe-stories>'
+        )
+    )
 
     wait_ring(page, "error")
     assert any("user_id must be one of the watched accounts" in m for m in messages)
 
 
-def test_the_ring_works_when_storage_is_refused(page: Page, server: StoriesServer) -> None:
+def test_the_ring_works_when_storage_is_refused(
+    page: Page, server: StoriesServer
+) -> None:
     page.add_init_script(
         "Object.defineProperty(window, 'localStorage', {get() {"
         " throw new DOMException('storage is off', 'SecurityError'); }});"
@@ -242,7 +278,9 @@ def test_the_ring_works_when_storage_is_refused(page: Page, server: StoriesServe
     wait_ring(page, "seen")
 
 
-def test_the_ring_shows_the_avatar_and_names_itself(page: Page, server: StoriesServer) -> None:
+def test_the_ring_shows_the_avatar_and_names_itself(
+    page: Page, server: StoriesServer
+) -> None:
     viewer_page(page, server, three_photos(server))
 
     wait_ring(page, "new")
@@ -258,7 +296,9 @@ def test_the_ring_shows_the_avatar_and_names_itself(page: Page, server: StoriesS
 def test_opening_shows_the_first_unseen_story_with_its_header(
     page: Page, server: StoriesServer
 ) -> None:
-    viewer_page(page, server, three_photos(server), extra='profile="https://example.org/ada"')
+    viewer_page(
+        page, server, three_photos(server), extra='profile="https://example.org/ada"'
+    )
     first = three_photos(server)[0]["timestamp"]
     page.evaluate(
         "([key, seen]) => localStorage.setItem(key, seen)",
@@ -285,7 +325,8 @@ def test_the_relative_time_stays_current(page: Page, server: StoriesServer) -> N
     open_viewer(page)
 
     page.wait_for_function(
-        "document.querySelector('#v').shadowRoot.querySelector('.ago').textContent === '1m'"
+        "document.querySelector('#v').shadowRoot.querySelector('.ago')"
+        ".textContent === '1m'"
     )
 
     assert page.locator("#v .ago").text_content() == "1m"
@@ -294,17 +335,26 @@ def test_the_relative_time_stays_current(page: Page, server: StoriesServer) -> N
 def test_the_default_profile_link_is_the_instagram_account(
     page: Page, server: StoriesServer
 ) -> None:
-    page.goto(server.page(f'<instapipe-stories id="v" src="{server.feed_url()}"></instapipe-stories>'))
+    page.goto(
+        server.page(
+            f'<instapipe-stories id="v" src="{server.feed_url()}"></instapipe-stories>'
+        )
+    )
     server.feeds[USER_ID] = [three_photos(server)]
     page.reload()
 
     open_viewer(page)
 
     assert page.locator("#v .name").text_content() == "owner"
-    assert page.locator("#v .name").get_attribute("href") == "https://www.instagram.com/owner/"
+    assert (
+        page.locator("#v .name").get_attribute("href")
+        == "https://www.instagram.com/owner/"
+    )
 
 
-def test_photos_and_videos_keep_their_aspect_ratio(page: Page, server: StoriesServer) -> None:
+def test_photos_and_videos_keep_their_aspect_ratio(
+    page: Page, server: StoriesServer
+) -> None:
     viewer_page(page, server, [server.story(1, "wide.png", age_s=60)])
     open_viewer(page)
 
@@ -339,7 +389,13 @@ def test_keys_do_nothing_while_closed(page: Page, server: StoriesServer) -> None
     for key in ("ArrowRight", "ArrowLeft", "Space", "m", "Escape"):
         page.keyboard.press(key)
 
-    assert state(page) == {"ring": "new", "open": False, "said": "", "media": None, "notice": ""}
+    assert state(page) == {
+        "ring": "new",
+        "open": False,
+        "said": "",
+        "media": None,
+        "notice": "",
+    }
     assert page.locator("#v .mute").get_attribute("aria-label") == "Unmute"
 
 
@@ -361,7 +417,9 @@ def test_a_tap_on_the_left_third_goes_back_and_elsewhere_forward(
     wait_says(page, "Story 2 of 3")
 
 
-def test_the_side_buttons_go_forward_and_back(page: Page, server: StoriesServer) -> None:
+def test_the_side_buttons_go_forward_and_back(
+    page: Page, server: StoriesServer
+) -> None:
     viewer_page(page, server, three_photos(server))
     open_viewer(page)
 
@@ -372,7 +430,9 @@ def test_the_side_buttons_go_forward_and_back(page: Page, server: StoriesServer)
     wait_says(page, "Story 1 of 3")
 
 
-def test_holding_pauses_and_letting_go_resumes(page: Page, server: StoriesServer) -> None:
+def test_holding_pauses_and_letting_go_resumes(
+    page: Page, server: StoriesServer
+) -> None:
     viewer_page(page, server, three_photos(server), photo_s=0.6)
     open_viewer(page)
     card = page.locator("#v .card").bounding_box()
@@ -390,7 +450,9 @@ def test_holding_pauses_and_letting_go_resumes(page: Page, server: StoriesServer
     wait_says(page, "Story 2 of 3")
 
 
-def test_space_and_the_pause_button_pause_and_resume(page: Page, server: StoriesServer) -> None:
+def test_space_and_the_pause_button_pause_and_resume(
+    page: Page, server: StoriesServer
+) -> None:
     viewer_page(page, server, three_photos(server), photo_s=0.6)
     open_viewer(page)
 
@@ -412,7 +474,7 @@ def test_photos_advance_on_their_own_and_the_last_one_closes(
 
     open_viewer(page)
 
-    page.wait_for_function("!document.querySelector('#v').shadowRoot.querySelector('dialog').open")
+    wait_closed(page)
     assert server.media_requests(3) == 1
 
 
@@ -443,9 +505,10 @@ def test_every_dismissal_closes_and_returns_focus(
 
     DISMISSALS[how](page)
 
-    page.wait_for_function("!document.querySelector('#v').shadowRoot.querySelector('dialog').open")
+    wait_closed(page)
     focused = page.evaluate(
-        "() => [document.activeElement.id, document.activeElement.shadowRoot.activeElement.className]"
+        "() => [document.activeElement.id,"
+        " document.activeElement.shadowRoot.activeElement.className]"
     )
     assert focused == ["v", "ring"]
     assert state(page)["said"].startswith("Story 1 of 3")
@@ -455,12 +518,13 @@ def test_m_mutes_and_unmutes(page: Page, server: StoriesServer) -> None:
     viewer_page(page, server, [server.story(1, "clip.mp4", age_s=60)])
     open_viewer(page)
     video = page.locator("#v .stage > video")
-    page.wait_for_function(
-        "document.querySelector('#v').shadowRoot.querySelector('video').currentTime > 0"
-    )
+    wait_video_time(page, 0)
 
     page.keyboard.press("m")
-    unmuted = video.evaluate("v => v.muted"), page.locator("#v .mute").get_attribute("aria-label")
+    unmuted = (
+        video.evaluate("v => v.muted"),
+        page.locator("#v .mute").get_attribute("aria-label"),
+    )
     page.keyboard.press("M")
 
     assert unmuted == (False, "Mute")
@@ -474,15 +538,16 @@ def test_m_mutes_and_unmutes(page: Page, server: StoriesServer) -> None:
 def test_a_video_starts_muted_inline_and_its_progress_follows_its_time(
     page: Page, server: StoriesServer
 ) -> None:
-    stories = [server.story(1, "clip.mp4", age_s=60), server.story(2, "red.jpg", age_s=30)]
+    stories = [
+        server.story(1, "clip.mp4", age_s=60),
+        server.story(2, "red.jpg", age_s=30),
+    ]
     viewer_page(page, server, stories)
 
     open_viewer(page)
 
     video = page.locator("#v .stage > video")
-    page.wait_for_function(
-        "document.querySelector('#v').shadowRoot.querySelector('video').currentTime > 0.3"
-    )
+    wait_video_time(page, 0.3)
     playing = video.evaluate(
         "v => ({muted: v.muted, inline: v.playsInline, paused: v.paused,"
         " share: v.currentTime / v.duration})"
@@ -506,16 +571,16 @@ def test_a_refused_autoplay_offers_a_play_button_instead_of_hanging(
     assert progress(page, 0) == 0
     assert play.get_attribute("aria-label") == "Play video"
     play.click()
-    page.wait_for_function(
-        "document.querySelector('#v').shadowRoot.querySelector('video').currentTime > 0.2"
-    )
+    wait_video_time(page, 0.2)
     assert play.is_hidden()
 
 
 # ---- loading
 
 
-def test_the_photo_timer_waits_for_the_decoded_photo(page: Page, server: StoriesServer) -> None:
+def test_the_photo_timer_waits_for_the_decoded_photo(
+    page: Page, server: StoriesServer
+) -> None:
     server.media_delay_s["red.jpg"] = 1.0
     viewer_page(page, server, three_photos(server), photo_s=0.3)
 
@@ -528,12 +593,15 @@ def test_the_photo_timer_waits_for_the_decoded_photo(page: Page, server: Stories
     wait_says(page, "Story 2 of 3")
 
 
-def test_the_photo_timer_stops_while_the_tab_is_hidden(page: Page, server: StoriesServer) -> None:
+def test_the_photo_timer_stops_while_the_tab_is_hidden(
+    page: Page, server: StoriesServer
+) -> None:
     viewer_page(page, server, three_photos(server), photo_s=0.6)
     open_viewer(page)
 
     page.evaluate(
-        "() => { Object.defineProperty(document, 'hidden', {value: true, configurable: true});"
+        "() => { Object.defineProperty(document, 'hidden',"
+        " {value: true, configurable: true});"
         " document.dispatchEvent(new Event('visibilitychange')); }"
     )
     hidden_at = progress(page, 0)
@@ -542,7 +610,8 @@ def test_the_photo_timer_stops_while_the_tab_is_hidden(page: Page, server: Stori
     assert state(page)["said"].startswith("Story 1 of 3")
     assert progress(page, 0) == pytest.approx(hidden_at, abs=0.05)
     page.evaluate(
-        "() => { delete document.hidden; document.dispatchEvent(new Event('visibilitychange')); }"
+        "() => { delete document.hidden;"
+        " document.dispatchEvent(new Event('visibilitychange')); }"
     )
     wait_says(page, "Story 2 of 3")
 
@@ -554,37 +623,32 @@ def test_only_the_next_story_is_preloaded_before_it_is_shown(
     viewer_page(page, server, stories)
 
     open_viewer(page)
-    page.wait_for_function(
-        "() => performance.getEntriesByType('resource').some(e => e.name.includes('story=2&'))"
-    )
+    wait_requested(page, 2)
     page.wait_for_timeout(200)
 
     assert media_shown(page, 1)
     assert (server.media_requests(2), server.media_requests(3)) == (1, 0)
     page.keyboard.press("ArrowRight")
     wait_says(page, "Story 2 of 4")
-    page.wait_for_function(
-        "() => performance.getEntriesByType('resource').some(e => e.name.includes('story=3&'))"
-    )
+    wait_requested(page, 3)
     assert (server.media_requests(2), server.media_requests(4)) == (1, 0)
 
 
 def test_a_preloaded_video_is_fetched_before_it_is_shown(
     page: Page, server: StoriesServer
 ) -> None:
-    stories = [server.story(1, "red.jpg", age_s=60), server.story(2, "clip.mp4", age_s=30)]
+    stories = [
+        server.story(1, "red.jpg", age_s=60),
+        server.story(2, "clip.mp4", age_s=30),
+    ]
     viewer_page(page, server, stories)
 
     open_viewer(page)
-    page.wait_for_function(
-        "() => performance.getEntriesByType('resource').some(e => e.name.includes('story=2&'))"
-    )
+    wait_requested(page, 2)
 
     assert media_shown(page, 1)
     page.keyboard.press("ArrowRight")
-    page.wait_for_function(
-        "document.querySelector('#v').shadowRoot.querySelector('video')?.currentTime > 0"
-    )
+    wait_video_time(page, 0)
 
 
 def test_an_expired_url_is_refreshed_with_one_more_stories_json(
@@ -596,7 +660,7 @@ def test_an_expired_url_is_refreshed_with_one_more_stories_json(
 
     open_viewer(page)
 
-    page.wait_for_function("!document.querySelector('#v').shadowRoot.querySelector('dialog').open")
+    wait_closed(page)
     assert server.feed_requests() == 2
     assert [server.media_requests(n) for n in (1, 2, 3)] == [2, 1, 1]
     assert state(page)["ring"] == "seen"
@@ -615,7 +679,8 @@ def test_a_story_that_still_fails_is_skipped_with_a_notice(
     assert state(page)["notice"] == "This story could not be loaded."
     assert server.feed_requests() == 2
     page.wait_for_function(
-        "document.querySelector('#v').shadowRoot.querySelector('.notice').textContent === ''"
+        "document.querySelector('#v').shadowRoot.querySelector('.notice')"
+        ".textContent === ''"
     )
 
 
@@ -642,8 +707,9 @@ def test_focus_stays_in_the_dialog_and_returns_to_the_ring(
     open_viewer(page)
     inside = (
         "() => { const el = document.activeElement, root = el.shadowRoot;"
-        " return el.id === 'v' && root.querySelector('dialog').contains(root.activeElement)"
-        " ? root.activeElement.getAttribute('aria-label') || root.activeElement.textContent"
+        " const on = root.activeElement;"
+        " return el.id === 'v' && root.querySelector('dialog').contains(on)"
+        " ? on.getAttribute('aria-label') || on.textContent"
         " : null; }"
     )
 
@@ -655,10 +721,15 @@ def test_focus_stays_in_the_dialog_and_returns_to_the_ring(
 
     assert None not in visited, visited
     assert {"Close", "Pause", "Next story", "Previous story", "Ada"} <= set(visited)
-    assert page.evaluate("document.activeElement.shadowRoot.activeElement.className") == "ring"
+    assert (
+        page.evaluate("document.activeElement.shadowRoot.activeElement.className")
+        == "ring"
+    )
 
 
-def test_buttons_have_names_and_stories_are_announced(page: Page, server: StoriesServer) -> None:
+def test_buttons_have_names_and_stories_are_announced(
+    page: Page, server: StoriesServer
+) -> None:
     viewer_page(page, server, three_photos(server))
     open_viewer(page)
 
@@ -673,7 +744,9 @@ def test_buttons_have_names_and_stories_are_announced(page: Page, server: Storie
     assert state(page)["said"] == "Story 1 of 3, 3 hours ago"
 
 
-def test_reduced_motion_turns_the_animations_off(page: Page, server: StoriesServer) -> None:
+def test_reduced_motion_turns_the_animations_off(
+    page: Page, server: StoriesServer
+) -> None:
     page.emulate_media(reduced_motion="reduce")
     viewer_page(page, server, three_photos(server))
     open_viewer(page)
@@ -705,28 +778,36 @@ def test_nothing_runs_or_plays_after_close(page: Page, server: StoriesServer) ->
         };
         """
     )
-    stories = [server.story(1, "clip.mp4", age_s=60), server.story(2, "clip.mp4", age_s=30)]
+    stories = [
+        server.story(1, "clip.mp4", age_s=60),
+        server.story(2, "clip.mp4", age_s=30),
+    ]
     viewer_page(page, server, stories)
     open_viewer(page)
     page.wait_for_function("window.__media.length && !window.__media[0].paused")
 
     page.keyboard.press("Escape")
-    page.wait_for_function("!document.querySelector('#v').shadowRoot.querySelector('dialog').open")
+    wait_closed(page)
     counts = page.evaluate("[window.__frames, window.__timers]")
     page.wait_for_timeout(400)
 
     assert page.evaluate("[window.__frames, window.__timers]") == counts
     assert counts[1] == 0
-    assert page.evaluate("window.__media.every(m => m.paused && !m.getAttribute('src'))")
+    assert page.evaluate(
+        "window.__media.every(m => m.paused && !m.getAttribute('src'))"
+    )
 
 
-def test_two_viewers_on_one_page_are_independent(page: Page, server: StoriesServer) -> None:
+def test_two_viewers_on_one_page_are_independent(
+    page: Page, server: StoriesServer
+) -> None:
+    other = "2222222222"
     server.feeds[USER_ID] = [three_photos(server)]
-    server.feeds["2222222222"] = [[server.story(9, "green.jpg", age_s=60, user_id="2222222222")]]
+    server.feeds[other] = [[server.story(9, "green.jpg", age_s=60, user_id=other)]]
     page.goto(
         server.page(
             f'<instapipe-stories id="v" src="{server.feed_url()}"></instapipe-stories>'
-            f'<instapipe-stories id="w" src="{server.feed_url("2222222222")}" name="Bo">'
+            f'<instapipe-stories id="w" src="{server.feed_url(other)}" name="Bo">'
             "</instapipe-stories>"
         )
     )
@@ -767,11 +848,12 @@ def test_the_script_adds_no_globals_and_may_be_included_twice(
 def test_it_works_inlined_into_a_page(page: Page, server: StoriesServer) -> None:
     source = (VIEWER_DIR / "instapipe.js").read_text()
     server.feeds[USER_ID] = [three_photos(server)]
+    feed = server.feed_url()
     page.route(
         "**/inline.html",
         lambda route: route.fulfill(
             content_type="text/html",
-            body=f'<instapipe-stories id="v" src="{server.feed_url()}"></instapipe-stories>'
+            body=f'<instapipe-stories id="v" src="{feed}"></instapipe-stories>'
             f"<script>{source}</script>",
         ),
     )
@@ -782,7 +864,9 @@ def test_it_works_inlined_into_a_page(page: Page, server: StoriesServer) -> None
     assert media_shown(page, 1)
 
 
-def test_the_demo_page_does_not_shift_its_layout(page: Page, server: StoriesServer) -> None:
+def test_the_demo_page_does_not_shift_its_layout(
+    page: Page, server: StoriesServer
+) -> None:
     server.feeds[USER_ID] = [three_photos(server)]
     server.feed_delay_s = 0.5
     server.media_delay_s["avatar.png"] = 0.3
@@ -811,7 +895,7 @@ def test_the_demo_page_does_not_shift_its_layout(page: Page, server: StoriesServ
 
 @pytest.mark.parametrize(("size", "viewport"), [("desktop", DESKTOP), ("phone", PHONE)])
 def test_screenshots_of_the_ring_and_the_open_viewer(
-    page: Page, server: StoriesServer, size: str, viewport: dict[str, int]
+    page: Page, server: StoriesServer, size: str, viewport: ViewportSize
 ) -> None:
     ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
     page.set_viewport_size(viewport)
@@ -828,13 +912,15 @@ def test_screenshots_of_the_ring_and_the_open_viewer(
         "document.querySelector('instapipe-stories').shadowRoot"
         ".querySelector('.spin').hidden"
     )
-    page.keyboard.press("Space")
-    page.screenshot(path=ARTIFACTS_DIR / f"open-{size}.png")
+    page.screenshot(path=ARTIFACTS_DIR / f"open-{size}.png", animations="disabled")
 
     card = page.locator("instapipe-stories .card").bounding_box()
     assert card is not None
     if size == "phone":
-        assert (card["width"], card["height"]) == (viewport["width"], viewport["height"])
+        assert (card["width"], card["height"]) == (
+            viewport["width"],
+            viewport["height"],
+        )
     else:
         assert card["width"] / card["height"] == pytest.approx(9 / 16, abs=0.01)
         assert card["height"] <= viewport["height"]

@@ -1,11 +1,11 @@
 """What the viewer's browser tests stand on: a local stories.json server and real media.
 
 `StoriesServer` serves, over real HTTP on 127.0.0.1, the viewer from `viewer/`, test
-pages, `stories.json` answers in the API's shape (scripted per user id, answer by answer,
-to play expiring URLs and API errors), and media files the way a signed Cloud Storage URL
-does (byte ranges, a 400 `ExpiredToken` for an expired signature, a 404 for a lost object,
-an optional delay). Media are generated: JPEG and PNG with Pillow, an H.264 MP4 with
-ffmpeg, which Debian's Chromium plays.
+pages, `stories.json` answers in the API's shape (scripted per user id, answer by
+answer, to play expiring URLs and API errors), and media the way a signed Cloud Storage
+URL does (byte ranges, a 400 `ExpiredToken` for an expired signature, a 404 for a lost
+object, an optional delay). Media are generated: JPEG and PNG with Pillow, an H.264
+MP4 with ffmpeg, which Debian's Chromium plays.
 """
 
 from __future__ import annotations
@@ -63,7 +63,8 @@ def photo(width: int, height: int, color: str, label: str, fmt: str = "JPEG") ->
     image = Image.new("RGB", (width, height), color)
     draw = ImageDraw.Draw(image)
     draw.ellipse(
-        (width // 4, height // 3, width * 3 // 4, height // 3 + width // 2), fill="white"
+        (width // 4, height // 3, width * 3 // 4, height // 3 + width // 2),
+        fill="white",
     )
     draw.text((width // 2, height // 3 + width // 4), label, fill="black", anchor="mm")
     out = io.BytesIO()
@@ -72,7 +73,7 @@ def photo(width: int, height: int, color: str, label: str, fmt: str = "JPEG") ->
 
 
 def video(duration_s: float = 1.5, width: int = 180, height: int = 320) -> Media:
-    """A real H.264 (baseline) MP4 with its index up front, as phones record and serve."""
+    """A real H.264 baseline MP4 with its index up front, as phones record them."""
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         raise RuntimeError(

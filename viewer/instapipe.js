@@ -33,6 +33,7 @@
 :host{display:inline-block;vertical-align:middle;inline-size:var(--instapipe-size,64px);block-size:var(--instapipe-size,64px)}
 [hidden]{display:none!important}
 button{all:unset;box-sizing:border-box;display:grid;place-items:center;inline-size:32px;block-size:32px;border-radius:50%;cursor:pointer}
+a{color:inherit;text-decoration:none}
 button:focus-visible,a:focus-visible{outline:2px solid #0095f6;outline-offset:2px}
 svg{inline-size:22px;block-size:22px;fill:currentColor;stroke:currentColor;stroke-width:0}
 .ring{inline-size:100%;block-size:100%;padding:3px;background:#dbdbdb}
@@ -58,7 +59,7 @@ dialog:focus{outline:0}
 .mini{flex:none;inline-size:32px;block-size:32px;font-size:14px;border:0}
 .meta{flex:1;min-inline-size:0;text-shadow:0 0 4px rgba(0,0,0,.4)}
 .meta p{margin:0;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
-.name{color:inherit;font-weight:600;text-decoration:none}
+.name{font-weight:600}
 .ago{margin-inline-start:6px;opacity:.7}
 .place{font-size:12px}
 .pause:not([aria-label=Play]) .play,.pause[aria-label=Play] .bar,.mute[aria-label=Mute] .x,.mute[aria-label=Unmute] .wave{display:none}
