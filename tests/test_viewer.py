@@ -426,8 +426,11 @@ def test_the_side_buttons_go_forward_and_back(
     page.locator("#v .next").click()
     wait_says(page, "Story 2 of 3")
     page.locator("#v .prev").click()
-
     wait_says(page, "Story 1 of 3")
+    page.keyboard.press("Space")  # the clicked button has focus, yet Space pauses
+
+    assert page.locator("#v .pause").get_attribute("aria-label") == "Play"
+    assert state(page)["said"].startswith("Story 1 of 3")
 
 
 def test_holding_pauses_and_letting_go_resumes(
@@ -581,7 +584,7 @@ def test_a_refused_autoplay_offers_a_play_button_instead_of_hanging(
 def test_the_photo_timer_waits_for_the_decoded_photo(
     page: Page, server: StoriesServer
 ) -> None:
-    server.media_delay_s["red.jpg"] = 1.0
+    server.media_delay_s["red.jpg"] = 2.0  # leaves room for a slow, busy machine
     viewer_page(page, server, three_photos(server), photo_s=0.3)
 
     open_viewer(page)
@@ -725,6 +728,19 @@ def test_focus_stays_in_the_dialog_and_returns_to_the_ring(
         page.evaluate("document.activeElement.shadowRoot.activeElement.className")
         == "ring"
     )
+
+
+def test_space_presses_a_button_reached_with_tab(
+    page: Page, server: StoriesServer
+) -> None:
+    viewer_page(page, server, three_photos(server))
+    open_viewer(page)
+
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Space")
+
+    wait_says(page, "Story 2 of 3")
+    assert page.locator("#v .pause").get_attribute("aria-label") == "Pause"
 
 
 def test_buttons_have_names_and_stories_are_announced(

@@ -42,7 +42,7 @@ svg{inline-size:22px;block-size:22px;fill:currentColor;stroke:currentColor;strok
 :host([data-state=empty]) .ring,:host([data-state=error]) .ring{background:none;cursor:default}
 .face{display:grid;place-items:center;box-sizing:border-box;inline-size:100%;block-size:100%;border-radius:50%;overflow:hidden;border:2px solid var(--instapipe-bg,#fff);background:#efefef;color:#737373;font:600 1.4em/1 system-ui,sans-serif}
 .face img{inline-size:100%;block-size:100%;object-fit:cover}
-dialog{position:fixed;inset:0;box-sizing:border-box;inline-size:100%;block-size:100%;max-inline-size:none;max-block-size:none;margin:0;padding:0;border:0;overflow:hidden;background:#1a1a1a;color:#fff;font:14px/1.3 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;animation:ip-in .2s}
+dialog{position:fixed;inset:0;box-sizing:border-box;inline-size:100%;block-size:100%;max-inline-size:none;max-block-size:none;margin:0;padding:0;border:0;overflow:hidden;overscroll-behavior:contain;background:#1a1a1a;color:#fff;text-align:start;font:14px/1.3 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;animation:ip-in .2s}
 dialog[open]{display:grid;place-items:center}
 dialog::backdrop{background:none}
 dialog:focus{outline:0}
@@ -81,7 +81,7 @@ dialog:focus{outline:0}
   const CHEVRON = svg('<path d="M15 5l-7 7 7 7" fill="none" stroke-width="2.5"/>');
   const PLAY = '<path class="play" d="M7 4v16l13-8z"/>';
   const HTML = `<style>${CSS}</style>
-<button class="ring" type="button" part="ring"><span class="face"><img alt="" hidden><span></span></span></button>
+<button class="ring" type="button" part="ring" aria-haspopup="dialog"><span class="face"><img alt="" hidden><span></span></span></button>
 <dialog tabindex="-1"><div class="frame">
 <button class="nav prev" type="button" aria-label="Previous story">${CHEVRON}</button>
 <div class="card"><div class="stage"></div><div class="spin" hidden></div>
@@ -125,11 +125,13 @@ dialog:focus{outline:0}
       click('.pause', () => this.togglePause());
       click('.mute', () => this.toggleMute());
       click('.tap', () => this.tapToPlay());
-      on(this.dlg, 'close', () => this.close());
+      on(this.dlg, 'close', () => !this.dlg.open && this.close());
       on(this.dlg, 'keydown', (e) => this.key(e));
       on(this.dlg, 'click', (e) => e.target === this.dlg && this.close());
       on(this.card, 'pointerdown', (e) => this.press(e));
+      on(this.card, 'contextmenu', (e) => e.preventDefault()); // a long press pauses
       on(this.dlg, 'pointerup', (e) => this.release(e));
+      on(this.dlg, 'pointerdown', () => (this.tabbed = false));
       on(this.dlg, 'pointercancel', () => this.release(null));
     }
 
@@ -234,7 +236,7 @@ dialog:focus{outline:0}
 
     open() {
       if (this.isOpen || !this.stories.length) return;
-      Object.assign(this, { isOpen: true, retried: new Set(), userPaused: false, held: false, last: 0 });
+      Object.assign(this, { isOpen: true, retried: new Set(), userPaused: false, held: false, tabbed: false, last: 0 });
       const profile = this.getAttribute('profile') || `${PROFILE_URL}${encodeURIComponent(this.stories[0].username || '')}/`;
       this.who.href = this.nameLink.href = profile;
       this.nameLink.textContent = this.name;
@@ -475,7 +477,7 @@ dialog:focus{outline:0}
 
     key(event) {
       const { key } = event;
-      const onControl = event.composedPath()[0].closest?.('button,a');
+      const focused = event.composedPath()[0].closest?.('button,a');
       const action = {
         ArrowLeft: () => this.go(-1),
         ArrowRight: () => this.go(1),
@@ -484,13 +486,16 @@ dialog:focus{outline:0}
         M: () => this.toggleMute(),
         Tab: () => this.trapFocus(event.shiftKey),
       }[key];
-      // Space on a focused button presses that button, as everywhere else.
-      if (!action || event.ctrlKey || event.metaKey || event.altKey || (key === ' ' && onControl)) return;
+      // Space presses a button reached with Tab, as everywhere else; a clicked button
+      // keeps the focus too, but then Space should still pause.
+      const pressesButton = key === ' ' && focused && this.tabbed;
+      if (!action || event.ctrlKey || event.metaKey || event.altKey || pressesButton) return;
       event.preventDefault();
       action();
     }
 
     trapFocus(backwards) {
+      this.tabbed = true;
       const controls = [...this.dlg.querySelectorAll('button,a[href]:not([tabindex="-1"])')].filter((el) => el.offsetWidth);
       const at = controls.indexOf(this.shadowRoot.activeElement);
       const next = backwards ? (at <= 0 ? controls.length - 1 : at - 1) : (at + 1) % controls.length;
