@@ -80,6 +80,12 @@ dialog:focus{outline:0}
   const svg = (body) => `<svg viewBox="0 0 24 24" aria-hidden="true">${body}</svg>`;
   const CHEVRON = svg('<path d="M15 5l-7 7 7 7" fill="none" stroke-width="2.5"/>');
   const PLAY = '<path class="play" d="M7 4v16l13-8z"/>';
+  const PLAY_PAUSE = svg(`${PLAY}<path class="bar" d="M6 4h4v16H6zm8 0h4v16h-4z"/>`);
+  const SOUND = svg(
+    '<path d="M3 9v6h4l5 5V4L7 9z"/><path class="x" d="M16 9l6 6m0-6l-6 6" stroke-width="2"/>' +
+      '<path class="wave" d="M15 8.5a4.5 4.5 0 010 7M17.5 6a8 8 0 010 12" fill="none" stroke-width="2"/>',
+  );
+  const CROSS = svg('<path d="M5 5l14 14M19 5L5 19" stroke-width="2.2"/>');
   const HTML = `<style>${CSS}</style>
 <button class="ring" type="button" part="ring" aria-haspopup="dialog"><span class="face"><img alt="" hidden><span></span></span></button>
 <dialog tabindex="-1"><div class="frame">
@@ -88,9 +94,9 @@ dialog:focus{outline:0}
 <div class="top"><div class="bars"></div><div class="head">
 <a class="who" target="_blank" rel="noopener" tabindex="-1" aria-hidden="true"><span class="face mini"><img alt="" hidden><span></span></span></a>
 <div class="meta"><p><a class="name" target="_blank" rel="noopener"></a><time class="ago"></time></p><p class="place"></p></div>
-<button class="pause" type="button" aria-label="Pause">${svg(`${PLAY}<path class="bar" d="M6 4h4v16H6zm8 0h4v16h-4z"/>`)}</button>
-<button class="mute" type="button" aria-label="Unmute" hidden>${svg('<path d="M3 9v6h4l5 5V4L7 9z"/><path class="x" d="M16 9l6 6m0-6l-6 6" stroke-width="2"/><path class="wave" d="M15 8.5a4.5 4.5 0 010 7M17.5 6a8 8 0 010 12" fill="none" stroke-width="2"/>')}</button>
-<button class="close" type="button" aria-label="Close">${svg('<path d="M5 5l14 14M19 5L5 19" stroke-width="2.2"/>')}</button>
+<button class="pause" type="button" aria-label="Pause">${PLAY_PAUSE}</button>
+<button class="mute" type="button" aria-label="Unmute" hidden>${SOUND}</button>
+<button class="close" type="button" aria-label="Close">${CROSS}</button>
 </div></div>
 <button class="tap" type="button" aria-label="Play video" hidden>${svg(PLAY)}</button>
 <p class="notice" role="status"></p></div>
@@ -110,7 +116,8 @@ dialog:focus{outline:0}
         bars: $('.bars'), who: $('.who'), nameLink: $('.name'), agoEl: $('.ago'),
         place: $('.place'), pauseBtn: $('.pause'), muteBtn: $('.mute'), tapBtn: $('.tap'),
         spin: $('.spin'), notice: $('.notice'), live: $('.sr'),
-        stories: [], phase: 'loading', seenMem: 0, muted: true, isOpen: false, token: 0, onVis: () => this.sync(),
+        stories: [], phase: 'loading', seenMem: 0, muted: true, isOpen: false, token: 0,
+        onVis: () => this.sync(),
       });
       this.listen(root);
     }
@@ -169,7 +176,8 @@ dialog:focus{outline:0}
       });
       const body = await response.json().catch(() => null);
       if (!response.ok || !Array.isArray(body)) {
-        throw new Error(`${this.src} answered ${response.status}: ${body?.error ?? 'expected a JSON array of stories'}`);
+        const why = body?.error ?? 'expected a JSON array of stories';
+        throw new Error(`${this.src} answered ${response.status}: ${why}`);
       }
       return body.filter((s) => s && s.id && s.signed_url);
     }
@@ -236,8 +244,10 @@ dialog:focus{outline:0}
 
     open() {
       if (this.isOpen || !this.stories.length) return;
-      Object.assign(this, { isOpen: true, retried: new Set(), userPaused: false, held: false, tabbed: false, last: 0 });
-      const profile = this.getAttribute('profile') || `${PROFILE_URL}${encodeURIComponent(this.stories[0].username || '')}/`;
+      Object.assign(this, { isOpen: true, retried: new Set(), last: 0 });
+      Object.assign(this, { userPaused: false, held: false, tabbed: false });
+      const username = encodeURIComponent(this.stories[0].username || '');
+      const profile = this.getAttribute('profile') || `${PROFILE_URL}${username}/`;
       this.who.href = this.nameLink.href = profile;
       this.nameLink.textContent = this.name;
       this.face(this.who);
@@ -271,20 +281,27 @@ dialog:focus{outline:0}
 
     show(index) {
       const story = this.stories[index];
-      const token = ++this.token;
       this.index = index;
+      this.token++;
       this.drop(this.current);
-      const el = (this.current = this.take(story));
-      this.stage.replaceChildren(el);
-      Object.assign(this, { loading: true, blocked: false, elapsed: 0, loadStart: performance.now(), agoAt: 0 });
+      this.current = this.take(story);
+      this.stage.replaceChildren(this.current);
+      Object.assign(this, { loading: true, blocked: false, elapsed: 0, agoAt: 0 });
+      this.loadStart = performance.now();
       this.spin.hidden = false;
       this.tapBtn.hidden = true;
       this.muteBtn.hidden = !story.is_video;
       this.place.textContent = story.location?.name || '';
       this.drawBars();
-      this.live.textContent = `Story ${index + 1} of ${this.stories.length}, ${this.ago(story.timestamp, true)}`;
+      const ago = this.ago(story.timestamp, true);
+      this.live.textContent = `Story ${index + 1} of ${this.stories.length}, ${ago}`;
       this.markSeen(story.timestamp);
+      this.watch(this.current, story);
+    }
 
+    // The story counts as shown once its photo is decoded or its video has a frame.
+    watch(el, story) {
+      const token = this.token;
       const ok = () => token === this.token && this.ready();
       const bad = () => token === this.token && this.fail();
       if (!story.is_video) return void el.decode().then(ok, bad);
@@ -303,7 +320,8 @@ dialog:focus{outline:0}
       if (story.is_video) Object.assign(el, { muted: true, playsInline: true, preload: 'auto' });
       else el.alt = '';
       el.draggable = false; // a drag would start a drag-and-drop instead of a swipe
-      if (story.width && story.height) Object.assign(el, { width: story.width, height: story.height });
+      const { width, height } = story;
+      if (width && height) Object.assign(el, { width, height });
       el.src = story.signed_url;
       return el;
     }
@@ -388,7 +406,8 @@ dialog:focus{outline:0}
       const step = this.last ? now - this.last : 0;
       this.last = now;
       const story = this.stories[this.index];
-      if (this.loading && now - this.loadStart > this.seconds('timeout', TIMEOUT_S)) return void this.fail();
+      const tooSlow = now - this.loadStart > this.seconds('timeout', TIMEOUT_S);
+      if (this.loading && tooSlow) return void this.fail();
       if (this.noticeUntil && now > this.noticeUntil) this.notify('', 0);
       if (now > this.agoAt) this.drawAgo(story, now);
       if (this.loading) return;
@@ -414,7 +433,8 @@ dialog:focus{outline:0}
       const age = Math.max(Date.now() / 1000 - timestamp, 0);
       const [unit, size] = UNITS.find(([, s]) => age >= s) || UNITS[3];
       const count = Math.floor(age / size);
-      return long ? new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' }).format(-count, unit) : count + unit[0];
+      if (!long) return count + unit[0];
+      return new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' }).format(-count, unit);
     }
 
     notify(text, ms = NOTICE_MS) {
@@ -496,10 +516,11 @@ dialog:focus{outline:0}
 
     trapFocus(backwards) {
       this.tabbed = true;
-      const controls = [...this.dlg.querySelectorAll('button,a[href]:not([tabindex="-1"])')].filter((el) => el.offsetWidth);
+      const all = this.dlg.querySelectorAll('button,a[href]:not([tabindex="-1"])');
+      const controls = [...all].filter((el) => el.offsetWidth); // shown ones only
       const at = controls.indexOf(this.shadowRoot.activeElement);
-      const next = backwards ? (at <= 0 ? controls.length - 1 : at - 1) : (at + 1) % controls.length;
-      controls[next].focus();
+      const count = controls.length;
+      controls[backwards ? (at <= 0 ? count - 1 : at - 1) : (at + 1) % count].focus();
     }
 
     press(event) {
