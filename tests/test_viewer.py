@@ -521,8 +521,10 @@ def test_every_dismissal_closes_and_returns_focus(
     assert state(page)["said"].startswith("Story 1 of 3")
 
 
-def test_m_mutes_and_unmutes(page: Page, server: StoriesServer) -> None:
-    viewer_page(page, server, [server.story(1, "clip.mp4", age_s=60)])
+def test_m_and_the_sound_button_mute_and_unmute(
+    page: Page, server: StoriesServer
+) -> None:
+    viewer_page(page, server, [server.story(1, "long.mp4", age_s=60)])
     open_viewer(page)
     video = page.locator("#v .stage > video")
     wait_video_time(page, 0)
@@ -537,6 +539,8 @@ def test_m_mutes_and_unmutes(page: Page, server: StoriesServer) -> None:
     assert unmuted == (False, "Mute")
     assert video.evaluate("v => v.muted") is True
     assert page.locator("#v .mute").get_attribute("aria-label") == "Unmute"
+    page.locator("#v .mute").click()
+    assert video.evaluate("v => [v.muted, v.paused]") == [False, False]
 
 
 # ---- video
@@ -889,8 +893,8 @@ def test_the_ring_does_not_shift_the_page_layout(
     page: Page, server: StoriesServer, where: str
 ) -> None:
     server.feeds[USER_ID] = [three_photos(server)]
-    server.feed_delay_s = 0.5
-    server.media_delay_s["avatar.png"] = 0.8
+    server.feed_delay_s = 1.0
+    server.media_delay_s["avatar.png"] = 1.2
     page.add_init_script(
         "window.__shifts = [];"
         "new PerformanceObserver(list => window.__shifts.push(...list.getEntries()"
@@ -904,7 +908,8 @@ def test_the_ring_does_not_shift_the_page_layout(
             "<p>Below</p>"
         )
 
-    page.goto(url)
+    page.goto(url, wait_until="domcontentloaded")
+    loading = page.locator("instapipe-stories").get_attribute("data-state")
     wait_ring(page, "new", "instapipe-stories")
     page.wait_for_function(
         "document.querySelector('instapipe-stories').shadowRoot"
@@ -917,6 +922,7 @@ def test_the_ring_does_not_shift_the_page_layout(
         " {style: 'height: 120px'}))"
     )
 
+    assert loading == "loading"
     assert shifts == []
     page.wait_for_function("window.__shifts.length > 0")  # the probe does see shifts
 

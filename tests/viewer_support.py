@@ -295,4 +295,5 @@ def standard_media() -> dict[str, Media]:
         "wide.png": photo(640, 360, "#833ab4", "wide", "PNG"),
         "avatar.png": photo(96, 96, "#fcaf45", "A", "PNG"),
         "clip.mp4": video(),
+        "long.mp4": video(duration_s=6.0),
     }
