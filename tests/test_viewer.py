@@ -328,6 +328,21 @@ def test_opening_shows_the_first_unseen_story_with_its_header(
     assert progress(page, 0) == 1
 
 
+def test_each_opening_pings_the_api_once(page: Page, server: StoriesServer) -> None:
+    viewer_page(page, server, three_photos(server))
+
+    open_viewer(page)
+    page.keyboard.press("Escape")
+    wait_closed(page)
+    page.locator("#v .ring").click()
+
+    page.wait_for_function(
+        "performance.getEntriesByType('resource')"
+        ".filter(e => e.name.includes('event=open')).length === 2"
+    )
+    assert server.pings() == [f"/api/stories.json?user_id={USER_ID}&event=open"] * 2
+
+
 def test_the_relative_time_stays_current(page: Page, server: StoriesServer) -> None:
     page.clock.install()
     viewer_page(page, server, [server.story(1, "red.jpg", age_s=40)])

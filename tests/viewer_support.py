@@ -190,7 +190,12 @@ class StoriesServer:
         return sum(f"story={story_number}&" in path for path in self.requests)
 
     def feed_requests(self) -> int:
-        return sum("stories.json" in path for path in self.requests)
+        return sum(
+            "stories.json" in path and "event=" not in path for path in self.requests
+        )
+
+    def pings(self) -> list[str]:
+        return [path for path in self.requests if "event=" in path]
 
     # ---- serving
 
@@ -216,6 +221,9 @@ class StoriesServer:
     def answer_feed(
         self, request: BaseHTTPRequestHandler, query: dict[str, list[str]]
     ) -> None:
+        if "event" in query:  # the viewer's ping, which the API answers empty
+            self.send(request, 204, b"", "application/json")
+            return
         time.sleep(self.feed_delay_s)
         user_id = query.get("user_id", [""])[0]
         answers = self.feeds.get(user_id)
@@ -223,7 +231,9 @@ class StoriesServer:
             answer: Answer = (404, {"error": f"no stories are kept for user {user_id}"})
         else:
             served = sum(
-                f"user_id={user_id}" in p and "stories.json" in p for p in self.requests
+                f"user_id={user_id}" in p and "event=" not in p
+                for p in self.requests
+                if "stories.json" in p
             )
             answer = answers[min(served, len(answers)) - 1]
         status, body = (200, answer) if isinstance(answer, list) else answer

@@ -259,6 +259,15 @@ dialog:focus{outline:0}
       const first = this.stories.findIndex((s) => s.timestamp > seen);
       this.show(Math.max(first, 0));
       this.raf = requestAnimationFrame((now) => this.tick(now));
+      this.ping();
+    }
+
+    // Tells the API that the stories were opened; it counts opens per day where the
+    // deployment turned that on (API_COUNT_OPENS), and answers 204 either way.
+    ping() {
+      const url = new URL(this.src, location.href);
+      url.searchParams.set('event', 'open');
+      fetch(url, { credentials: 'omit', keepalive: true }).catch(() => {});
     }
 
     close() {
@@ -525,6 +534,7 @@ dialog:focus{outline:0}
 
     press(event) {
       if (event.button > 0 || event.target.closest('button,a')) return;
+      this.card.setPointerCapture(event.pointerId); // the release may happen off the card
       this.pressed = { x: event.clientX, y: event.clientY, at: event.timeStamp };
       this.held = true;
       this.sync();
