@@ -295,7 +295,10 @@ def test_the_ring_shows_the_avatar_and_names_itself(
 
     ring = page.locator("#v .ring")
     assert ring.get_attribute("aria-label") == "Ada: new stories"
-    assert ring.locator("img").evaluate("img => img.complete && img.naturalWidth") == 96
+    page.wait_for_function(
+        "document.querySelector('#v').shadowRoot.querySelector('.ring img').complete"
+    )
+    assert ring.locator("img").evaluate("img => img.naturalWidth") == 96
 
 
 # ---- opening
@@ -382,14 +385,25 @@ def test_the_default_profile_link_is_the_instagram_account(
 def test_photos_and_videos_keep_their_aspect_ratio(
     page: Page, server: StoriesServer
 ) -> None:
-    viewer_page(page, server, [server.story(1, "wide.png", age_s=60)])
+    stories = [
+        server.story(1, "wide.png", age_s=60),
+        server.story(2, "clip.mp4", age_s=30),
+    ]
+    viewer_page(page, server, stories)
     open_viewer(page)
-
-    fit = page.locator("#v .stage > img").evaluate(
-        "img => [getComputedStyle(img).objectFit, img.naturalWidth, img.naturalHeight]"
+    fit = (
+        "el => [getComputedStyle(el).objectFit,"
+        " el.naturalWidth ?? el.videoWidth, el.naturalHeight ?? el.videoHeight]"
     )
 
-    assert fit == ["contain", 640, 360]
+    wait_running(page)
+    photo = page.locator("#v .stage > img").evaluate(fit)
+    page.keyboard.press("ArrowRight")
+    wait_video_time(page, 0)
+    video = page.locator("#v .stage > video").evaluate(fit)
+
+    assert photo == ["contain", 640, 360]
+    assert video == ["contain", 180, 320]
 
 
 # ---- navigation

@@ -30,51 +30,51 @@
   const FAILED = 'This story could not be loaded.';
 
   const CSS = `
-:host{display:inline-block;vertical-align:middle;inline-size:var(--instapipe-size,64px);block-size:var(--instapipe-size,64px)}
+:host{display:inline-block;vertical-align:middle;width:var(--instapipe-size,64px);height:var(--instapipe-size,64px)}
 [hidden]{display:none!important}
-button{all:unset;box-sizing:border-box;display:grid;place-items:center;inline-size:32px;block-size:32px;border-radius:50%;cursor:pointer}
+button{all:unset;box-sizing:border-box;display:grid;place-items:center;width:32px;height:32px;border-radius:50%;cursor:pointer}
 a{color:inherit;text-decoration:none}
 button:focus-visible,a:focus-visible{outline:2px solid #0095f6;outline-offset:2px}
-svg{inline-size:22px;block-size:22px;fill:currentColor;stroke:currentColor;stroke-width:0}
-.ring{inline-size:100%;block-size:100%;padding:3px;background:#dbdbdb}
+svg{width:22px;height:22px;fill:currentColor;stroke:currentColor;stroke-width:0}
+.ring{width:100%;height:100%;padding:3px;background:#dbdbdb}
 :host([data-state=new]) .ring{background:linear-gradient(45deg,#feda75,#fa7e1e,#d62976,#962fbf,#4f5bd5)}
 :host([data-state=seen]) .ring{padding:2px;background:#c7c7c7}
 :host([data-state=empty]) .ring,:host([data-state=error]) .ring{background:none;cursor:default}
-.face{display:grid;place-items:center;box-sizing:border-box;inline-size:100%;block-size:100%;border-radius:50%;overflow:hidden;border:2px solid var(--instapipe-bg,#fff);background:#efefef;color:#737373;font:600 1.4em/1 system-ui,sans-serif}
-.face img{inline-size:100%;block-size:100%;object-fit:cover}
-dialog{position:fixed;inset:0;box-sizing:border-box;inline-size:100%;block-size:100%;max-inline-size:none;max-block-size:none;margin:0;padding:0;border:0;overflow:hidden;overscroll-behavior:contain;background:#1a1a1a;color:#fff;text-align:start;font:14px/1.3 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;animation:ip-in .2s}
+.face{display:grid;place-items:center;box-sizing:border-box;width:100%;height:100%;border-radius:50%;overflow:hidden;border:2px solid var(--instapipe-bg,#fff);background:#efefef;color:#737373;font:600 1.4em/1 system-ui,sans-serif}
+.face img{width:100%;height:100%;object-fit:cover}
+dialog{position:fixed;inset:0;box-sizing:border-box;width:100%;height:100%;max-width:none;max-height:none;margin:0;padding:0;border:0;overflow:hidden;overscroll-behavior:contain;background:#1a1a1a;color:#fff;text-align:start;font:14px/1.3 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;animation:ip-in .2s}
 dialog[open]{display:grid;place-items:center}
 dialog::backdrop{background:none}
 dialog:focus{outline:0}
 @keyframes ip-in{from{opacity:0}}
 @keyframes ip-spin{to{transform:rotate(1turn)}}
 .frame{position:relative}
-.card{position:relative;block-size:min(calc(100vh - 32px),calc((100vw - 128px)*16/9));aspect-ratio:9/16;border-radius:8px;overflow:hidden;background:#000;touch-action:none;user-select:none;-webkit-user-select:none;-webkit-touch-callout:none}
-.stage,.stage>*{position:absolute;inset:0;inline-size:100%;block-size:100%;object-fit:contain}
+.card{position:relative;height:min(calc(100vh - 32px),calc((100vw - 128px)*16/9));aspect-ratio:9/16;border-radius:8px;overflow:hidden;background:#000;touch-action:none;user-select:none;-webkit-user-select:none;-webkit-touch-callout:none}
+.stage,.stage>*{position:absolute;inset:0;width:100%;height:100%;object-fit:contain}
 .top{position:absolute;inset:0 0 auto;padding:8px 8px 32px;background:linear-gradient(rgba(0,0,0,.45),transparent)}
 .bars{display:flex;gap:4px;margin-bottom:8px}
-.bars i{flex:1;block-size:2px;border-radius:1px;overflow:hidden;background:rgba(255,255,255,.35)}
-.bars b{display:block;block-size:100%;background:#fff;transform:scaleX(0);transform-origin:left}
+.bars i{flex:1;height:2px;border-radius:1px;overflow:hidden;background:rgba(255,255,255,.35)}
+.bars b{display:block;height:100%;background:#fff;transform:scaleX(0);transform-origin:left}
 .head{display:flex;align-items:center;gap:6px}
-.mini{flex:none;inline-size:32px;block-size:32px;font-size:14px;border:0}
-.meta{flex:1;min-inline-size:0;text-shadow:0 0 4px rgba(0,0,0,.4)}
+.mini{flex:none;width:32px;height:32px;font-size:14px;border:0}
+.meta{flex:1;min-width:0;text-shadow:0 0 4px rgba(0,0,0,.4)}
 .meta p{margin:0;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
 .name{font-weight:600}
 .ago{margin-inline-start:6px;opacity:.7}
 .place{font-size:12px}
 .pause:not([aria-label=Play]) .play,.pause[aria-label=Play] .bar,.mute[aria-label=Mute] .x,.mute[aria-label=Unmute] .wave{display:none}
-.tap{position:absolute;inset:50% auto auto 50%;inline-size:72px;block-size:72px;margin:-36px;background:rgba(0,0,0,.45)}
-.tap svg{inline-size:40px;block-size:40px}
-.spin{position:absolute;inset:50% auto auto 50%;inline-size:32px;block-size:32px;margin:-19px;border:3px solid rgba(255,255,255,.3);border-top-color:#fff;border-radius:50%;animation:ip-spin 1s linear infinite}
+.tap{position:absolute;inset:50% auto auto 50%;width:72px;height:72px;margin:-36px;background:rgba(0,0,0,.45)}
+.tap svg{width:40px;height:40px}
+.spin{position:absolute;inset:50% auto auto 50%;width:32px;height:32px;margin:-19px;border:3px solid rgba(255,255,255,.3);border-top-color:#fff;border-radius:50%;animation:ip-spin 1s linear infinite}
 .notice{position:absolute;inset:auto 16px 32px;margin:0;padding:8px 12px;border-radius:8px;background:rgba(0,0,0,.75);text-align:center}
 .notice:empty{display:none}
-.nav{position:absolute;inset-block-start:50%;inline-size:26px;block-size:26px;margin-block-start:-13px;background:rgba(255,255,255,.85);color:#262626}
-.nav svg{inline-size:16px;block-size:16px}
+.nav{position:absolute;inset-block-start:50%;width:26px;height:26px;margin-block-start:-13px;background:rgba(255,255,255,.85);color:#262626}
+.nav svg{width:16px;height:16px}
 .prev{inset-inline-start:-44px}
 .next{inset-inline-end:-44px;scale:-1 1}
-.sr{position:absolute;inline-size:1px;block-size:1px;overflow:hidden;clip-path:inset(50%);white-space:nowrap}
+.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip-path:inset(50%);white-space:nowrap}
 @media (min-width:641px){.close{position:fixed;inset:16px 16px auto auto}}
-@media (max-width:640px){.frame,.card{inline-size:100%;block-size:100%}.card{aspect-ratio:auto;border-radius:0}.nav{display:none}}
+@media (max-width:640px){.frame,.card{width:100%;height:100%}.card{aspect-ratio:auto;border-radius:0}.nav{display:none}}
 @media (prefers-reduced-motion:reduce){dialog,.spin{animation:none}}`;
 
   const svg = (body) => `<svg viewBox="0 0 24 24" aria-hidden="true">${body}</svg>`;
@@ -295,8 +295,9 @@ dialog:focus{outline:0}
       this.drop(this.current);
       this.current = this.take(story);
       this.stage.replaceChildren(this.current);
-      Object.assign(this, { loading: true, blocked: false, elapsed: 0, agoAt: 0 });
+      Object.assign(this, { loading: true, blocked: false, elapsed: 0 });
       this.loadStart = performance.now();
+      this.drawAgo(story, this.loadStart);
       this.spin.hidden = false;
       this.tapBtn.hidden = true;
       this.muteBtn.hidden = !story.is_video;
