@@ -351,7 +351,9 @@ dialog:focus{outline:0}
       const story = this.stories[index];
       if (!story || this.next?.id === story.id) return;
       this.drop(this.next?.el);
-      this.next = { id: story.id, url: story.signed_url, el: this.media(story) };
+      const el = this.media(story);
+      if (el.decode) el.decode().catch(() => {}); // decoded ahead too, so it shows at once
+      this.next = { id: story.id, url: story.signed_url, el };
     }
 
     drop(el) {
