@@ -382,6 +382,21 @@ def test_the_default_profile_link_is_the_instagram_account(
     )
 
 
+def test_a_video_archived_as_its_cover_shows_as_a_photo(
+    page: Page, server: StoriesServer
+) -> None:
+    cover = server.story(1, "red.jpg", age_s=60)
+    cover.update(is_video=True, media_is_cover=True, duration_s=7.5)
+    viewer_page(page, server, [cover])
+
+    open_viewer(page)
+
+    wait_running(page)
+    assert page.locator("#v .stage > img").count() == 1
+    assert page.locator("#v .mute").is_hidden()
+    assert state(page)["notice"] == ""
+
+
 def test_photos_and_videos_keep_their_aspect_ratio(
     page: Page, server: StoriesServer
 ) -> None:
@@ -708,6 +723,7 @@ def test_an_expired_url_is_refreshed_with_one_more_stories_json(
     page: Page, server: StoriesServer
 ) -> None:
     expired = three_photos(server, signature=EXPIRED_SIGNATURE)
+    server.feed_cache_control = "public, max-age=60"  # as the API caches its answers
     viewer_page(page, server, expired, photo_s=0.2)
     server.feeds[USER_ID] = [expired, three_photos(server)]
 

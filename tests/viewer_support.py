@@ -103,6 +103,7 @@ class StoriesServer:
     missing: set[str] = field(default_factory=set)
     media_delay_s: dict[str, float] = field(default_factory=dict)
     feed_delay_s: float = 0.0
+    feed_cache_control: str = "no-store"
     requests: list[str] = field(default_factory=list)
     _httpd: ThreadingHTTPServer | None = None
 
@@ -131,6 +132,7 @@ class StoriesServer:
         self.missing.clear()
         self.media_delay_s.clear()
         self.feed_delay_s = 0.0
+        self.feed_cache_control = "no-store"
         self.requests.clear()
 
     @property
@@ -242,7 +244,10 @@ class StoriesServer:
             status,
             json.dumps(body).encode(),
             "application/json",
-            {"Access-Control-Allow-Origin": "*", "Cache-Control": "no-store"},
+            {
+                "Access-Control-Allow-Origin": "*",
+                "Cache-Control": self.feed_cache_control,
+            },
         )
 
     def answer_media(

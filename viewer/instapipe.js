@@ -42,7 +42,7 @@ svg{width:22px;height:22px;fill:currentColor;stroke:currentColor;stroke-width:0}
 :host([data-state=empty]) .ring,:host([data-state=error]) .ring{background:none;cursor:default}
 .face{display:grid;place-items:center;box-sizing:border-box;width:100%;height:100%;border-radius:50%;overflow:hidden;border:2px solid var(--instapipe-bg,#fff);background:#efefef;color:#737373;font:600 1.4em/1 system-ui,sans-serif}
 .face img{width:100%;height:100%;object-fit:cover}
-dialog{position:fixed;inset:0;box-sizing:border-box;width:100%;height:100%;max-width:none;max-height:none;margin:0;padding:0;border:0;overflow:hidden;overscroll-behavior:contain;background:#1a1a1a;color:#fff;text-align:start;font:14px/1.3 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;animation:ip-in .2s}
+dialog{position:fixed;inset:0;box-sizing:border-box;width:100%;height:100%;max-width:none;max-height:none;margin:0;padding:0;border:0;overflow:hidden;overscroll-behavior:contain;background:#1a1a1a;color:#fff;text-align:start;font:14px/1.3 system-ui,sans-serif;animation:ip-in .2s}
 dialog[open]{display:grid;place-items:center}
 dialog::backdrop{background:none}
 dialog:focus{outline:0}
@@ -92,7 +92,7 @@ dialog:focus{outline:0}
 <button class="nav prev" type="button" aria-label="Previous story">${CHEVRON}</button>
 <div class="card"><div class="stage"></div><div class="spin" hidden></div>
 <div class="top"><div class="bars"></div><div class="head">
-<a class="who" target="_blank" rel="noopener" tabindex="-1" aria-hidden="true"><span class="face mini"><img alt="" hidden><span></span></span></a>
+<span class="face mini"><img alt="" hidden><span></span></span>
 <div class="meta"><p><a class="name" target="_blank" rel="noopener"></a><time class="ago"></time></p><p class="place"></p></div>
 <button class="pause" type="button" aria-label="Pause">${PLAY_PAUSE}</button>
 <button class="mute" type="button" aria-label="Unmute" hidden>${SOUND}</button>
@@ -109,11 +109,11 @@ dialog:focus{outline:0}
     constructor() {
       super();
       const root = this.attachShadow({ mode: 'open' });
-      root.innerHTML = HTML; // static markup only: data always goes in through textContent
+      root.innerHTML = HTML; // static markup; data goes in via textContent
       const $ = (selector) => root.querySelector(selector);
       Object.assign(this, {
         ring: $('.ring'), dlg: $('dialog'), card: $('.card'), stage: $('.stage'),
-        bars: $('.bars'), who: $('.who'), nameLink: $('.name'), agoEl: $('.ago'),
+        bars: $('.bars'), mini: $('.mini'), nameLink: $('.name'), agoEl: $('.ago'),
         place: $('.place'), pauseBtn: $('.pause'), muteBtn: $('.mute'), tapBtn: $('.tap'),
         spin: $('.spin'), notice: $('.notice'), live: $('.sr'),
         stories: [], phase: 'loading', seenMem: 0, muted: true, isOpen: false, token: 0,
@@ -169,9 +169,11 @@ dialog:focus{outline:0}
 
     // ---- data
 
-    async fetchStories() {
+    // `again` revalidates past the HTTP cache, for fresh signed URLs.
+    async fetchStories(again) {
       const response = await fetch(this.src, {
         credentials: 'omit',
+        cache: again ? 'no-cache' : 'default',
         signal: AbortSignal.timeout(this.seconds('timeout', TIMEOUT_S)),
       });
       const body = await response.json().catch(() => null);
@@ -179,7 +181,9 @@ dialog:focus{outline:0}
         const why = body?.error ?? 'expected a JSON array of stories';
         throw new Error(`${this.src} answered ${response.status}: ${why}`);
       }
-      return body.filter((s) => s && s.id && s.signed_url);
+      // A video archived as its cover image (media_is_cover) is shown as a photo.
+      const stories = body.filter((s) => s && s.id && s.signed_url);
+      return stories.map((s) => ({ ...s, is_video: s.is_video && !s.media_is_cover }));
     }
 
     async load() {
@@ -248,9 +252,9 @@ dialog:focus{outline:0}
       Object.assign(this, { userPaused: false, held: false, tabbed: false });
       const username = encodeURIComponent(this.stories[0].username || '');
       const profile = this.getAttribute('profile') || `${PROFILE_URL}${username}/`;
-      this.who.href = this.nameLink.href = profile;
+      this.nameLink.href = profile;
       this.nameLink.textContent = this.name;
-      this.face(this.who);
+      this.face(this.mini);
       this.dlg.setAttribute('aria-label', `Stories of ${this.name}`);
       this.dlg.showModal();
       this.dlg.focus();
@@ -262,8 +266,7 @@ dialog:focus{outline:0}
       this.ping();
     }
 
-    // Tells the API that the stories were opened; it counts opens per day where the
-    // deployment turned that on (API_COUNT_OPENS), and answers 204 either way.
+    // Lets the API count opens per day (API_COUNT_OPENS); it answers 204 either way.
     ping() {
       const url = new URL(this.src, location.href);
       url.searchParams.set('event', 'open');
@@ -345,14 +348,13 @@ dialog:focus{outline:0}
       return this.media(story);
     }
 
-    // Only the next story is fetched ahead, so a visitor who watches one story
-    // downloads at most two.
+    // Only the next story is fetched ahead, never more: a visitor pays for what they see.
     preload(index) {
       const story = this.stories[index];
       if (!story || this.next?.id === story.id) return;
       this.drop(this.next?.el);
       const el = this.media(story);
-      if (el.decode) el.decode().catch(() => {}); // decoded ahead too, so it shows at once
+      if (el.decode) el.decode().catch(() => {}); // decoded too, to show at once
       this.next = { id: story.id, url: story.signed_url, el };
     }
 
@@ -379,7 +381,7 @@ dialog:focus{outline:0}
       if (!this.retried.has(story.id)) {
         this.retried.add(story.id);
         try {
-          this.stories = await this.fetchStories();
+          this.stories = await this.fetchStories(true);
         } catch {}
         if (token !== this.token) return;
         const again = this.stories.findIndex((s) => s.id === story.id);
@@ -518,8 +520,7 @@ dialog:focus{outline:0}
         M: () => this.toggleMute(),
         Tab: () => this.trapFocus(event.shiftKey),
       }[key];
-      // Space presses a button reached with Tab, as everywhere else; a clicked button
-      // keeps the focus too, but then Space should still pause.
+      // Space presses a button reached with Tab; after a click it still pauses.
       const pressesButton = key === ' ' && focused && this.tabbed;
       if (!action || event.ctrlKey || event.metaKey || event.altKey || pressesButton) return;
       event.preventDefault();
@@ -528,7 +529,7 @@ dialog:focus{outline:0}
 
     trapFocus(backwards) {
       this.tabbed = true;
-      const all = this.dlg.querySelectorAll('button,a[href]:not([tabindex="-1"])');
+      const all = this.dlg.querySelectorAll('button,a');
       const controls = [...all].filter((el) => el.offsetWidth); // shown ones only
       const at = controls.indexOf(this.shadowRoot.activeElement);
       const count = controls.length;
