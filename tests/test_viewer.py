@@ -209,6 +209,7 @@ def test_the_file_names_its_attributes_and_never_puts_data_into_html() -> None:
     )
     assert source.count("innerHTML") == 1
     assert "root.innerHTML = HTML;" in source
+    assert "</script" not in source.lower() and "<!--" not in source  # can be inlined
 
 
 def test_the_demo_page_keeps_its_stories_url_in_one_attribute() -> None:
