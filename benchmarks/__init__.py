@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SUITES: tuple[str, ...] = ("fetch", "archive", "api")
+SUITES: tuple[str, ...] = ("fetch", "archive", "api", "viewer")
 
 
 @dataclass(frozen=True)
