@@ -15,6 +15,8 @@ from instapipe import config, fetching, store
 from instapipe.errors import ConfigError
 from stack.fakes import instagram as fakes
 from stack.fakes.instagram import FakeInstagram
+from stack.fakes.telegram import FakeTelegram
+from tests.conftest import reset_process_state
 from tests.fetch_support import (
     OWNER,
     SECOND,
@@ -35,6 +37,7 @@ PHOTO, VIDEO, BROKEN = (
     "3300000000000000003",
 )
 SECOND_PHOTO = "3300000000000000011"
+OWNER_CHAT = "-1009876543210"
 
 
 def call(method: str = "POST") -> tuple[int, dict[str, Any]]:
@@ -242,6 +245,28 @@ def test_a_dead_session_is_reported_once_per_incident_and_its_recovery(
     assert len(log_lines.matching("instagram session recovered", "INFO")) == 1
     assert "session_dead_since" not in account()
     assert "last_error" not in account()
+
+
+def test_the_owner_is_told_in_telegram_once_when_the_session_dies_and_recovers(
+    owner: FakeInstagram, subscription: Subscription, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    telegram = FakeTelegram().start()
+    telegram.add_chat(OWNER_CHAT)
+    monkeypatch.setenv("TELEGRAM_API_URL", telegram.url)
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", telegram.token)
+    monkeypatch.setenv("TELEGRAM_CHAT_ID", OWNER_CHAT)
+    reset_process_state()
+    owner.fail(fakes.LOGIN_REQUIRED, fakes.CHALLENGE)
+
+    statuses = [call()[0] for _ in range(3)]
+
+    telegram.stop()
+    assert statuses == [502, 502, 200]
+    dead, recovered = [m.text for m in telegram.posted(OWNER_CHAT)]
+    assert "no longer accepts the session" in dead
+    assert "INSTAGRAM_SESSIONID" in dead
+    assert "accepts the session again" in recovered
+    assert owner.sessionid not in dead + recovered
 
 
 def test_an_account_joining_an_open_incident_raises_no_second_alarm(

@@ -213,7 +213,9 @@ class Incident:
             alert_owner(
                 self.settings,
                 "instapipe: Instagram no longer accepts the session "
-                f"({self.error}). New stories are not fetched until it is replaced.",
+                f"({self.error}). New stories are not fetched until it is replaced: "
+                "log in to Instagram in a browser and add its sessionid cookie as a "
+                "new version of the INSTAGRAM_SESSIONID secret.",
             )
         elif self.recovered and not self.dead:
             log.info("instagram session recovered", user_ids=self.recovered)

@@ -16,7 +16,7 @@ from typing import Any, Protocol, TypeVar
 
 import requests
 
-from instapipe import logs
+from instapipe import logs, telegram
 from instapipe.config import Settings
 from instapipe.errors import InstapipeError
 from instapipe.story import Story
@@ -87,11 +87,9 @@ def alert_owner(settings: Settings, text: str) -> None:
     """
     if not settings.telegram_enabled:
         return
-    from instapipe import telegram
-
     try:
         telegram.send_alert(text)
-    except Exception as error:
+    except InstapipeError as error:
         log.warning("owner alert not sent", error=f"{type(error).__name__}: {error}")
 
 
