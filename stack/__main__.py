@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from types import FrameType
 
+import requests
+
 from stack import sample
 from stack.fakes.cdn import FakeCdn, Media
 from stack.fakes.instagram import FakeInstagram
@@ -101,6 +103,20 @@ def stopped_by_signals() -> Iterator[threading.Event]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def tick_summary(response: requests.Response) -> str:
+    """One line per tick: what each account got, or why the tick failed."""
+    try:
+        accounts = response.json()["accounts"]
+    except (ValueError, KeyError, TypeError):
+        return f"tick: HTTP {response.status_code} {response.text.strip()[:200]}"
+    parts = [
+        f"{a['user_id']} {a['status']}: {a['new']} new, {a['known']} known"
+        + (f" ({a['error']})" if a.get("error") else "")
+        for a in accounts
+    ]
+    return f"tick: HTTP {response.status_code}; " + "; ".join(parts)
+
+
 def announce(
     pipeline: LocalPipeline, viewer: ViewerServer, settings: dict[str, str]
 ) -> None:
@@ -147,8 +163,7 @@ def main() -> None:
         stack.callback(viewer.stop)
         announce(pipeline, viewer, settings)
         while not stop.is_set():
-            response = pipeline.tick()
-            say(f"tick: HTTP {response.status_code} {response.text.strip()[:300]}")
+            say(tick_summary(pipeline.tick()))
             if account is not None:
                 account.reveal()
             stop.wait(LOCAL_TICK_S)
