@@ -23,6 +23,7 @@ from pathlib import Path
 
 from benchmarks import Figure
 from stack.emulators import HOST, Emulators, free_port
+from stack.pipeline import serving
 
 PROJECT = "instapipe-bench"
 BUCKET = "instapipe-bench-media"
@@ -195,21 +196,8 @@ def _seed(env: Mapping[str, str]) -> None:
 
 @contextmanager
 def _functions_framework(env: Mapping[str, str]) -> Iterator[int]:
-    port = free_port()
-    command = [
-        str(BIN / "functions-framework"),
-        "--target",
-        "stories_json",
-        "--source",
-        str(ROOT / "functions" / "main.py"),
-        "--host",
-        HOST,
-        "--port",
-        str(port),
-    ]
-    full_env = {**os.environ, **env, "PYTHONPATH": str(ROOT / "functions")}
-    with _process(command, full_env, port):
-        yield port
+    with serving("stories_json", {**os.environ, **env}) as server:
+        yield server.port
 
 
 @contextmanager

@@ -14,7 +14,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -110,6 +111,18 @@ class FunctionServer:
             self.log_file.close()
             os.unlink(self.log_file.name)
             self.log_file = None
+
+
+@contextmanager
+def serving(target: str, env: Mapping[str, str]) -> Iterator[FunctionServer]:
+    """One entry point served on a free port for as long as the block runs."""
+    server = FunctionServer(target)
+    server.start(env)
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.close()
 
 
 class LocalPipeline:

@@ -7,9 +7,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
@@ -23,7 +20,7 @@ from flask.testing import FlaskClient
 from instapipe import api, clients, signing, store
 from instapipe.store import ArchivedStory
 from instapipe.story import Location, Story
-from stack.emulators import HOST, free_port
+from stack.pipeline import serving
 from tests.conftest import TEST_BUCKET
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,7 +28,6 @@ OPENAPI = json.loads((ROOT / "docs" / "openapi.json").read_text())
 USER_ID = "1111111111"
 OTHER_USER_ID = "2222222222"
 USERNAME = "owner.stories"
-SERVER_READY_S = 30.0
 
 
 def media_bucket() -> Any:
@@ -113,55 +109,8 @@ def client() -> FlaskClient:
 @contextmanager
 def functions_framework_server(env: Mapping[str, str]) -> Iterator[str]:
     """`functions-framework --target stories_json` on a free port; yields its URL."""
-    port = free_port()
-    command = [
-        str(Path(sys.executable).parent / "functions-framework"),
-        "--target",
-        "stories_json",
-        "--source",
-        str(ROOT / "functions" / "main.py"),
-        "--host",
-        HOST,
-        "--port",
-        str(port),
-    ]
-    process = subprocess.Popen(
-        command,
-        env={**os.environ, **env, "PYTHONPATH": str(ROOT / "functions")},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    url = f"http://{HOST}:{port}/"
-    try:
-        wait_until_serving(url, process)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stderr is not None:
-            process.stderr.close()
-
-
-def wait_until_serving(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + SERVER_READY_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            error = process.stderr.read().decode() if process.stderr else ""
-            raise RuntimeError(f"functions-framework exited early:\n{error}")
-        try:
-            urllib.request.urlopen(url, timeout=2).close()
-        except urllib.error.HTTPError:
-            return
-        except (urllib.error.URLError, OSError):
-            time.sleep(0.1)
-            continue
-        return
-    raise RuntimeError(f"functions-framework did not serve {url} in time")
+    with serving("stories_json", {**os.environ, **env}) as server:
+        yield server.url + "/"
 
 
 # The OpenAPI checker: the JSON Schema keywords docs/openapi.json uses, no more.
