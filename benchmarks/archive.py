@@ -5,7 +5,7 @@ dimension reading, resumable upload, signed URL, Firestore document) in a fresh 
 process, against the Firestore emulator, fake-gcs-server and the CDN stand-in, which
 serves a generated body from this process so its buffers are not counted.
 
-The figure is the child's peak resident set size (`ru_maxrss`), not tracemalloc:
+The figure is the child's peak resident set size (VmHWM), not tracemalloc:
 tracemalloc sees only allocations made through Python's allocator, while the limit a
 Cloud Function hits is the process's memory, buffers of C extensions (crc32c, gRPC,
 OpenSSL) and the interpreter included. A fresh child per case keeps one case's peak
@@ -17,7 +17,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -169,9 +168,19 @@ def _in_child(task: dict[str, object]) -> dict[str, float]:
         )
         blob.upload_from_file(_Zeros(VIDEO_BYTES), size=VIDEO_BYTES)
     elapsed_s = time.monotonic() - started
-    # ru_maxrss is in KiB on Linux.
-    peak_rss_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return {"peak_rss_bytes": peak_rss_bytes, "elapsed_s": elapsed_s}
+    return {"peak_rss_bytes": _peak_rss_bytes(), "elapsed_s": elapsed_s}
+
+
+def _peak_rss_bytes() -> int:
+    """This process's peak resident set since its exec.
+
+    Not `ru_maxrss`: Linux carries it over `execve`, so a child forked from a large
+    parent would report the parent's size. VmHWM belongs to the new address space.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 class _Zeros(io.RawIOBase):
