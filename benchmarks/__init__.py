@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SUITES: tuple[str, ...] = ("fetch", "archive", "api", "viewer")
+SUITES: tuple[str, ...] = ("fetch", "archive", "api", "pipeline", "viewer")
 
 
 @dataclass(frozen=True)
