@@ -528,7 +528,7 @@ def test_a_malformed_message_is_logged_with_its_id_and_acknowledged(
 
     [line] = lines(log_output)
     assert line["severity"] == "ERROR"
-    assert "13467820471620305" in line["error"]
+    assert line["message_id"] == "13467820471620305"
     assert object_names(bucket) == []
     assert stories_documents("1111111111") == []
 

@@ -107,11 +107,8 @@ def test_a_push_envelope_yields_the_story_and_message_id() -> None:
     ("envelope", "reason"),
     [
         ({}, "no Pub/Sub 'message'"),
-        (
-            {"message": {"data": "%%%", "messageId": "9"}},
-            "message 9 data is not base64",
-        ),
-        ({"message": {"data": "", "messageId": "9"}}, "message 9: message body is not"),
+        ({"message": {"data": "%%%", "messageId": "9"}}, "message data is not base64"),
+        ({"message": {"data": "", "messageId": "9"}}, "message body is not JSON"),
     ],
 )
 def test_a_broken_push_envelope_is_permanent(
@@ -121,3 +118,4 @@ def test_a_broken_push_envelope_is_permanent(
         story_module.decode_push(envelope)
 
     assert isinstance(raised.value, PermanentError)
+    assert raised.value.message_id == envelope.get("message", {}).get("messageId", "")

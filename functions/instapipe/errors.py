@@ -26,3 +26,7 @@ class PermanentError(InstapipeError):
 
 class MessageError(PermanentError):
     """A Pub/Sub message body is not a story instapipe can read."""
+
+    def __init__(self, reason: str, message_id: str = "") -> None:
+        super().__init__(reason)
+        self.message_id = message_id

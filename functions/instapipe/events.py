@@ -23,7 +23,10 @@ def consume(data: Any, handle: Callable[[Story], None], consumer: str) -> None:
         story, message_id = decode_push(data)
     except MessageError as error:
         log.error(
-            "unreadable message acknowledged", consumer=consumer, error=str(error)
+            "unreadable message acknowledged",
+            consumer=consumer,
+            message_id=error.message_id,
+            error=str(error),
         )
         return
     try:

@@ -92,11 +92,11 @@ def decode_push(envelope: Mapping[str, Any]) -> tuple[Story, str]:
     try:
         data = base64.b64decode(message.get("data") or "", validate=True)
     except (binascii.Error, TypeError, ValueError):
-        raise MessageError(f"message {message_id} data is not base64") from None
+        raise MessageError("message data is not base64", message_id) from None
     try:
         return decode(data), message_id
     except MessageError as error:
-        raise MessageError(f"message {message_id}: {error}") from None
+        raise MessageError(str(error), message_id) from None
 
 
 def from_fields(fields: dict[str, Any]) -> Story:
