@@ -16,7 +16,7 @@ def table(figures: list[Figure]) -> str:
             f"{f.value:,.2f} {f.unit}",
             f.baseline_name,
             f"{f.baseline_value:,.2f} {f.unit}",
-            f"{f.ratio:.2f}x",
+            f"{f.ratio:.3g}x",
         )
         for f in figures
     ]
