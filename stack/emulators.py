@@ -172,8 +172,13 @@ class FirestoreEmulator(Emulator):
         )
         self.stop()
         [self.import_data] = export_dir.glob("*/*.overall_export_metadata")
-        self.start()
-        self.wait_ready()
+        try:
+            self.start()
+            self.wait_ready()
+        finally:
+            # The emulator holds what it imported in memory once it answers.
+            self.import_data = None
+            shutil.rmtree(export_dir, ignore_errors=True)
 
     def env(self) -> dict[str, str]:
         return {"FIRESTORE_EMULATOR_HOST": self.host_port}
