@@ -214,6 +214,7 @@ def test_firestore_restarted_between_ticks_duplicates_nothing(
     assert [s["id"] for s in stories_json(pipeline, user_id)] == [first, second]
 
 
+@pytest.mark.timeout(300)
 def test_twenty_accounts_with_five_stories_each_arrive_once_in_order(
     pipeline: LocalPipeline, world: World
 ) -> None:

@@ -43,6 +43,7 @@ def pipeline(emulators: Emulators, world: World) -> Iterator[LocalPipeline]:
 
 
 @pytest.mark.filterwarnings("ignore:The return_immediately flag is deprecated")
+@pytest.mark.timeout(300)
 def test_a_poison_message_is_dead_lettered_while_the_rest_flows(
     pipeline: LocalPipeline,
     world: World,
