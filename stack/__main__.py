@@ -28,13 +28,26 @@ from stack.viewer_server import ViewerServer
 LOCAL_PROJECT = "instapipe-local"
 LOCAL_BUCKET = "instapipe-local-media"
 # How often the local scheduler calls fetch (Cloud Scheduler's default is 5 minutes).
-LOCAL_TICK_S = float(os.environ.get("LOCAL_TICK_S", "10"))
+DEFAULT_LOCAL_TICK_S = 10.0
 _PASSED_THROUGH = ("INSTAGRAM_", "TELEGRAM_", "MEDIA_", "SIGNED_", "API_", "STORIES_")
 _CONTENT_TYPES = {"jpg": "image/jpeg", "mp4": "video/mp4"}
 
 
 def say(line: str) -> None:
     print(f"[instapipe] {line}", flush=True)
+
+
+def local_tick_s() -> float:
+    raw = os.environ.get("LOCAL_TICK_S", "")
+    try:
+        tick_s = float(raw) if raw else DEFAULT_LOCAL_TICK_S
+    except ValueError:
+        tick_s = 0.0
+    if not 1 <= tick_s <= 3600:
+        raise SystemExit(
+            f"LOCAL_TICK_S={raw!r} is not valid: expected seconds between 1 and 3600"
+        )
+    return tick_s
 
 
 def owner_settings() -> dict[str, str]:
@@ -118,7 +131,10 @@ def tick_summary(response: requests.Response) -> str:
 
 
 def announce(
-    pipeline: LocalPipeline, viewer: ViewerServer, settings: dict[str, str]
+    pipeline: LocalPipeline,
+    viewer: ViewerServer,
+    settings: dict[str, str],
+    tick_s: float,
 ) -> None:
     user_ids = settings["INSTAGRAM_USER_IDS"].split(",")
     say(
@@ -131,7 +147,7 @@ def announce(
     api_url = pipeline.url("stories_json")
     say(f"stories.json: {api_url}/stories.json?user_id={user_ids[0]}")
     say(f"viewer: {viewer.url}")
-    say(f"watching {', '.join(user_ids)}; fetch ticks every {LOCAL_TICK_S:g}s")
+    say(f"watching {', '.join(user_ids)}; fetch ticks every {tick_s:g}s")
     if settings.get("TELEGRAM_BOT_TOKEN"):
         say(f"Telegram: posting to chat {settings.get('TELEGRAM_CHAT_ID')}")
     else:
@@ -140,6 +156,7 @@ def announce(
 
 
 def main() -> None:
+    tick_s = local_tick_s()
     settings = owner_settings()
     with ExitStack() as stack, stopped_by_signals() as stop:
         account = None
@@ -161,12 +178,12 @@ def main() -> None:
         )
         viewer.start()
         stack.callback(viewer.stop)
-        announce(pipeline, viewer, settings)
+        announce(pipeline, viewer, settings, tick_s)
         while not stop.is_set():
             say(tick_summary(pipeline.tick()))
             if account is not None:
                 account.reveal()
-            stop.wait(LOCAL_TICK_S)
+            stop.wait(tick_s)
         say("stopping ...")
 
 
