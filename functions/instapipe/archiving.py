@@ -30,7 +30,6 @@ log = logs.get(__name__)
 CACHE_CONTROL = "public, max-age=31536000, immutable"
 # Memory held per upload request; a multiple of 256 KiB, as resumable uploads require.
 UPLOAD_CHUNK_BYTES = 8 * 1024 * 1024
-REPUBLISH_FIELD = "republish_story_ids"
 STORY_ID_METADATA = "story_id"
 
 
@@ -145,7 +144,7 @@ def _ask_for_fresh_link(story: Story, error: media.LinkExpiredError) -> None:
     # The fetch function re-publishes marked stories with fresh links while they are
     # live; retrying the dead link would only run the message into the dead letters.
     store.account_ref(story.user_id).set(
-        {REPUBLISH_FIELD: firestore.ArrayUnion([story.id])}, merge=True
+        {store.REPUBLISH_STORY_IDS: firestore.ArrayUnion([story.id])}, merge=True
     )
     log.warning(
         "media link expired; story marked for re-publishing",

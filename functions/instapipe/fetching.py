@@ -44,7 +44,6 @@ PUBLISHED = "published"
 BACKOFF_UNTIL = "backoff_until"
 LAST_ERROR = "last_error"
 SESSION_DEAD_SINCE = "session_dead_since"
-REPUBLISH_STORY_IDS = "republish_story_ids"
 
 
 @dataclass
@@ -62,7 +61,7 @@ class Account:
     def from_document(cls, user_id: str, document: dict[str, Any] | None) -> Account:
         document = document or {}
         published = document.get(PUBLISHED)
-        marks = document.get(REPUBLISH_STORY_IDS)
+        marks = document.get(store.REPUBLISH_STORY_IDS)
         return cls(
             user_id=user_id,
             published=dict(published) if isinstance(published, dict) else {},
@@ -245,7 +244,7 @@ def settle(tray: Tray, account: Account, incident: Incident, now: int) -> Outcom
         i for i in account.republish_story_ids if i not in live or i in confirmed_ids
     ]
     if done_marks:
-        updates[REPUBLISH_STORY_IDS] = firestore.ArrayRemove(done_marks)
+        updates[store.REPUBLISH_STORY_IDS] = firestore.ArrayRemove(done_marks)
     if failure is not None:
         outcome.status, outcome.error_kind, outcome.error = "error", "publish", failure
         log.error("stories not published", user_id=account.user_id, error=failure)

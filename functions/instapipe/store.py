@@ -19,6 +19,9 @@ ACCOUNTS = "accounts"
 STORIES = "stories"
 TELEGRAM_CHATS = "telegram_chats"
 DELIVERIES = "deliveries"
+# The account document's list of stories whose CDN link expired during archiving: the
+# archive adds to it, the next fetch tick re-publishes them with fresh links.
+REPUBLISH_STORY_IDS = "republish_story_ids"
 _ARCHIVE_FIELDS = (
     "bucket_path",
     "object_name",
