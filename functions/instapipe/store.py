@@ -2,7 +2,11 @@
 
 - `accounts/{user_id}`: what the fetch function needs about a watched account.
 - `accounts/{user_id}/stories/{story_id}`: one archived story.
+- `accounts/{user_id}/opens/{YYYY-MM-DD}`: the optional count of viewer opens.
+- `sources/graph_token`: the Graph API token as last refreshed.
+- `telegram_chats/{chat_id}`: the chat's shared message budget and where it migrated.
 - `telegram_chats/{chat_id}/deliveries/{story_id}`: the Telegram delivery ledger.
+- `telegram_chats/{chat_id}/accounts/{user_id}`: the newest story delivered per account.
 """
 
 from __future__ import annotations
