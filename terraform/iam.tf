@@ -114,11 +114,22 @@ resource "google_cloud_run_v2_service_iam_member" "public_invokes_api" {
 }
 
 # The viewer's files are public: any website embeds them. Object read on the viewer
-# bucket only; the media bucket enforces public access prevention.
+# bucket only; the media bucket enforces public access prevention unless media_public.
 resource "google_storage_bucket_iam_member" "public_reads_viewer" {
   # checkov:skip=CKV_GCP_28: the viewer bucket is public on purpose and holds only instapipe.js and the demo page.
   bucket = google_storage_bucket.viewer.name
   role   = "roles/storage.objectViewer"
+  member = "allUsers"
+}
+
+# Only when the owner opts out of a private archive (media_public): anyone may read the
+# archived media at its plain storage.googleapis.com address. Object read only; listing
+# the bucket stays closed, so a file is found only through its name.
+resource "google_storage_bucket_iam_member" "public_reads_media" {
+  # checkov:skip=CKV_GCP_28: public only when the owner sets media_public; private by default.
+  count  = var.media_public ? 1 : 0
+  bucket = google_storage_bucket.media.name
+  role   = "roles/storage.legacyObjectReader"
   member = "allUsers"
 }
 

@@ -25,7 +25,7 @@ resource "google_storage_bucket" "media" {
   location                    = var.region
   storage_class               = "STANDARD"
   uniform_bucket_level_access = true
-  public_access_prevention    = "enforced"
+  public_access_prevention    = var.media_public ? "inherited" : "enforced"
   # The archive is the owner's copy of their stories: terraform destroy must not empty it.
   force_destroy = false
 

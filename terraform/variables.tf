@@ -310,6 +310,12 @@ variable "api_count_opens" {
   default     = null
 }
 
+variable "media_public" {
+  description = "Let anyone read archived media at its plain storage.googleapis.com address. Off by default: the media is reached only through signed URLs."
+  type        = bool
+  default     = false
+}
+
 variable "media_protection" {
   description = "How archived media is protected against deletion: \"versioning\" (deleted or replaced files stay recoverable for 90 days), \"retention\" (no file can be deleted before media_retention_days) or \"none\"."
   type        = string

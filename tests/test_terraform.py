@@ -659,7 +659,23 @@ def test_public_grants_are_the_api_and_the_viewer_bucket_only() -> None:
             "${google_storage_bucket.viewer.name}",
             "roles/storage.objectViewer",
         ),
+        (
+            "google_storage_bucket_iam_member",
+            "${google_storage_bucket.media.name}",
+            "roles/storage.legacyObjectReader",
+        ),
     }
+
+
+def test_the_media_bucket_is_public_only_when_the_owner_opts_out() -> None:
+    grant = module().resources[
+        ("google_storage_bucket_iam_member", "public_reads_media")
+    ]
+    opt_out = module().variables["media_public"]
+
+    assert grant["count"] == "${var.media_public ? 1 : 0}"
+    assert opt_out["type"] == "bool"
+    assert opt_out["default"] is False
 
 
 def test_only_the_api_function_is_reachable_from_the_internet() -> None:
@@ -826,7 +842,10 @@ def test_the_media_bucket_is_private() -> None:
     media = module().resources[("google_storage_bucket", "media")]
 
     assert media["uniform_bucket_level_access"] is True
-    assert media["public_access_prevention"] == "enforced"
+    assert (
+        media["public_access_prevention"]
+        == '${var.media_public ? "inherited" : "enforced"}'
+    )
     assert media["force_destroy"] is False
 
 
