@@ -19,6 +19,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -48,14 +49,14 @@ def http(method: str, url: str, body: object = None, timeout_s: float = 10.0) ->
 
 
 @dataclass
-class Emulator:
-    """A child process serving HTTP on `port`, ready once `ready_path` answers 200."""
+class ChildProcess:
+    """A server child process on `port`, in a session of its own, its output in a
+    temporary log that outlives restarts until `close()`."""
 
     name: str
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     log_file: IO[bytes] | None = None
-    ready_path: str = "/"
 
     @property
     def host_port(self) -> str:
@@ -68,16 +69,21 @@ class Emulator:
     def command(self) -> list[str]:
         raise NotImplementedError
 
-    def env(self) -> dict[str, str]:
-        """The variables that point the client libraries at this emulator."""
+    def answers(self) -> bool:
+        """Whether the server takes requests yet."""
         raise NotImplementedError
 
-    def start(self) -> None:
-        self.log_file = tempfile.NamedTemporaryFile(  # noqa: SIM115
-            prefix=f"instapipe-{self.name}-", suffix=".log", delete=False
-        )
+    def launch(
+        self, env: Mapping[str, str] | None = None, cwd: Path | None = None
+    ) -> None:
+        if self.log_file is None:
+            self.log_file = tempfile.NamedTemporaryFile(  # noqa: SIM115
+                prefix=f"instapipe-{self.name}-", suffix=".log", delete=False
+            )
         self.process = subprocess.Popen(
             self.command(),
+            cwd=cwd,
+            env=None if env is None else dict(env),
             stdin=subprocess.DEVNULL,
             stdout=self.log_file,
             stderr=subprocess.STDOUT,
@@ -87,41 +93,67 @@ class Emulator:
     def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
+            if self.process is None or self.process.poll() is not None:
                 raise EmulatorError(f"{self.name} exited early:\n{self.log_tail()}")
-            try:
-                http("GET", self.url + self.ready_path, timeout_s=2)
+            if self.answers():
                 return
-            except (urllib.error.URLError, OSError):
-                time.sleep(0.2)
+            time.sleep(0.1)
         raise EmulatorError(
             f"{self.name} not ready after {timeout_s:g}s:\n{self.log_tail()}"
         )
 
-    def log_tail(self, max_chars: int = 3000) -> str:
+    def log_text(self) -> str:
         if self.log_file is None:
             return ""
-        return Path(self.log_file.name).read_text(errors="replace")[-max_chars:]
+        return Path(self.log_file.name).read_text(errors="replace")
 
-    def stop(self) -> None:
+    def log_tail(self, max_chars: int = 3000) -> str:
+        return self.log_text()[-max_chars:]
+
+    def kill(self, grace_s: float = STOP_TIMEOUT_S) -> None:
+        """Ends the whole process tree: SIGTERM, `grace_s` to exit, then SIGKILL."""
         if self.process is None:
             return
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(STOP_TIMEOUT_S)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        with contextlib.suppress(ProcessLookupError, subprocess.TimeoutExpired):
+            if grace_s > 0:
+                os.killpg(self.process.pid, signal.SIGTERM)
+                self.process.wait(grace_s)
         # The group may hold children that ignored SIGTERM after the leader exited.
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
         self.process = None
+
+    def close(self) -> None:
+        self.kill()
         if self.log_file is not None:
             self.log_file.close()
             os.unlink(self.log_file.name)
             self.log_file = None
+
+
+@dataclass
+class Emulator(ChildProcess):
+    """An emulator serving HTTP, ready once `ready_path` answers 200."""
+
+    ready_path: str = "/"
+
+    def env(self) -> dict[str, str]:
+        """The variables that point the client libraries at this emulator."""
+        raise NotImplementedError
+
+    def answers(self) -> bool:
+        try:
+            http("GET", self.url + self.ready_path, timeout_s=2)
+        except (urllib.error.URLError, OSError):
+            return False
+        return True
+
+    def start(self) -> None:
+        self.launch()
+
+    def stop(self) -> None:
+        self.close()
 
 
 def gcloud() -> str:

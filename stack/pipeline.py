@@ -8,21 +8,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import socket
-import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 import requests
 
-from stack.emulators import HOST, EmulatorError, Emulators, free_port
+from stack.emulators import HOST, ChildProcess, EmulatorError, Emulators
 
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS_SOURCE = ROOT / "functions" / "main.py"
@@ -46,71 +41,32 @@ class SubscriptionPolicy:
 
 
 @dataclass
-class FunctionServer:
-    """One entry point of functions/main.py served by functions-framework."""
+class FunctionServer(ChildProcess):
+    """An entry point of functions/main.py (its `name`) under functions-framework."""
 
-    target: str
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
-    log_file: IO[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    def start(self, env: Mapping[str, str]) -> None:
-        if self.log_file is None:
-            self.log_file = tempfile.NamedTemporaryFile(  # noqa: SIM115
-                prefix=f"instapipe-{self.target}-", suffix=".log", delete=False
-            )
-        command = [
+    def command(self) -> list[str]:
+        return [
             str(Path(sys.executable).parent / "functions-framework"),
-            f"--target={self.target}",
+            f"--target={self.name}",
             f"--source={FUNCTIONS_SOURCE}",
             f"--host={HOST}",
             f"--port={self.port}",
         ]
-        self.process = subprocess.Popen(
-            command,
-            cwd=FUNCTIONS_SOURCE.parent,
-            env=dict(env),
-            stdin=subprocess.DEVNULL,
-            stdout=self.log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
 
-    def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process is None or self.process.poll() is not None:
-                raise EmulatorError(f"{self.target} exited:\n{self.log_text()[-3000:]}")
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection((HOST, self.port), timeout=1),
-            ):
-                return
-            time.sleep(0.1)
-        raise EmulatorError(f"{self.target} not listening after {timeout_s:g}s")
+    def answers(self) -> bool:
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection((HOST, self.port), timeout=1),
+        ):
+            return True
+        return False
 
-    def log_text(self) -> str:
-        if self.log_file is None:
-            return ""
-        return Path(self.log_file.name).read_text(errors="replace")
+    def start(self, env: Mapping[str, str]) -> None:
+        self.launch(env, cwd=FUNCTIONS_SOURCE.parent)
 
     def stop(self) -> None:
-        if self.process is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-            self.process = None
-
-    def close(self) -> None:
-        self.stop()
-        if self.log_file is not None:
-            self.log_file.close()
-            os.unlink(self.log_file.name)
-            self.log_file = None
+        """Kills it at once, as an instance dies mid-request; its log is kept."""
+        self.kill(grace_s=0)
 
 
 @contextmanager
