@@ -1,8 +1,9 @@
 """The sample account that `make run` serves when no Instagram credential is set.
 
-Its media is made by this project: `python -m stack.sample` draws the photos with Pillow
-and encodes the video with ffmpeg into `stack/sample/`, where they are kept in the
-repository so that `make run` itself needs neither.
+Its media is made by this project: `PYTHONPATH=functions:. .venv/bin/python -m
+stack.sample` draws the photos with Pillow and encodes the video with ffmpeg into
+`stack/sample/`, where they are kept in the repository so that `make run` itself needs
+neither.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from instapipe.story import STORY_LIFETIME_S
+
 SAMPLE_DIR = Path(__file__).resolve().parent / "sample"
 SAMPLE_USER_ID = "4242424242"
 SAMPLE_USERNAME = "instapipe.sample"
 WIDTH, HEIGHT = 1080, 1920
 VIDEO_WIDTH, VIDEO_HEIGHT = 720, 1280
 VIDEO_DURATION_S = 6
-STORY_LIFETIME_S = 24 * 60 * 60
 
 
 @dataclass(frozen=True)

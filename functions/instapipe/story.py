@@ -18,6 +18,8 @@ from typing import Any, Literal
 from instapipe.errors import MessageError
 
 MESSAGE_VERSION = 1
+# How long Instagram shows a story after it was posted.
+STORY_LIFETIME_S = 24 * 60 * 60
 SourceName = Literal["private", "graph"]
 _SOURCES = ("private", "graph")
 

@@ -36,13 +36,12 @@ from instapipe.sources import (
     send,
     with_retries,
 )
-from instapipe.story import Story
+from instapipe.story import STORY_LIFETIME_S, Story
 
 log = logs.get(__name__)
 
 FIELDS = "id,media_type,media_url,thumbnail_url,timestamp,permalink,username"
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
-STORY_LIFETIME_S = 24 * 60 * 60
 MAX_PAGES = 5
 INSTAGRAM_LOGIN_HOST = "graph.instagram.com"
 DAY_S = 24 * 60 * 60

@@ -28,13 +28,12 @@ from instapipe.sources import (
     send,
     with_retries,
 )
-from instapipe.story import Location, Story
+from instapipe.story import STORY_LIFETIME_S, Location, Story
 
 log = logs.get(__name__)
 
 REELS_MEDIA_PATH = "/feed/reels_media/"
 PERMALINK = "https://www.instagram.com/stories/{username}/{story_id}/"
-STORY_LIFETIME_S = 24 * 60 * 60
 PHOTO, VIDEO = 1, 2
 # What the Android app sends; Instagram treats requests without them as suspicious.
 HEADERS = {
