@@ -21,7 +21,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks import Figure
+from benchmarks import Figure, instapipe_env
+from instapipe import clients, signing, store
+from instapipe.store import ArchivedStory
+from instapipe.story import Story
 from stack.emulators import HOST, Emulators, free_port
 from stack.pipeline import serving
 
@@ -122,44 +125,9 @@ def _measure(env: dict[str, str]) -> list[Figure]:
     ]
 
 
-def _instapipe_on_path() -> None:
-    # instapipe lives in functions/, where Cloud Functions expects the source.
-    if str(ROOT / "functions") not in sys.path:
-        sys.path.insert(0, str(ROOT / "functions"))
-
-
-@contextmanager
-def _settings_env(env: Mapping[str, str]) -> Iterator[None]:
-    """Points instapipe in this process at the emulators, then puts things back."""
-    _instapipe_on_path()
-    from instapipe import clients, config
-
-    saved = {name: os.environ.get(name) for name in env}
-    os.environ.update(env)
-    config.settings.cache_clear()
-    clients.firestore_client.cache_clear()
-    clients.storage_client.cache_clear()
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        config.settings.cache_clear()
-        clients.firestore_client.cache_clear()
-        clients.storage_client.cache_clear()
-
-
 def _seed(env: Mapping[str, str]) -> None:
     """Archives STORIES stories of the last hours, as the archive function would."""
-    _instapipe_on_path()
-    from instapipe import clients, signing, store
-    from instapipe.store import ArchivedStory
-    from instapipe.story import Story
-
-    with _settings_env(env):
+    with instapipe_env(env):
         bucket = clients.storage_client().create_bucket(BUCKET)
         now = int(time.time())
         for n in range(STORIES):

@@ -10,14 +10,13 @@ the same run, is the naive fetcher: one Instagram request per account
 from __future__ import annotations
 
 import copy
-import os
 import statistics
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from benchmarks import Figure
+from benchmarks import Figure, instapipe_env
 from instapipe import clients, fetching
 from stack.emulators import Emulators
 from stack.fakes.instagram import FakeInstagram
@@ -130,15 +129,5 @@ def _environment(
     }
     if batch_size is not None:
         env["INSTAGRAM_BATCH_SIZE"] = str(batch_size)
-    saved = {name: os.environ.get(name) for name in [*env, "INSTAGRAM_BATCH_SIZE"]}
-    os.environ.update(env)
-    reset_process_state()
-    try:
+    with instapipe_env(env):
         yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        reset_process_state()

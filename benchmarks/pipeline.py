@@ -8,14 +8,13 @@ default interval, which bounds how long a story can wait before any tick sees it
 
 from __future__ import annotations
 
-import os
 import statistics
 import time
 
-from benchmarks import Figure
+from benchmarks import Figure, instapipe_env
 from stack.emulators import Emulators
 from stack.pipeline import LocalPipeline
-from tests.conftest import BASE_ENV, TEST_PROJECT, reset_process_state
+from tests.conftest import BASE_ENV, TEST_PROJECT
 from tests.pipeline_support import (
     World,
     delivered,
@@ -33,25 +32,20 @@ TICK_INTERVAL_S = 300.0
 def run() -> list[Figure]:
     emulators = Emulators(TEST_PROJECT)
     emulators.start()
-    saved = dict(os.environ)
     try:
-        os.environ.update({**BASE_ENV, **emulators.env()})
-        reset_process_state()
-        world_running = start_world(USER_IDS)
-        world = next(world_running)
-        pipeline_running = start_pipeline(emulators, world)
-        pipeline = next(pipeline_running)
-        one = statistics.median(
-            [_latency(world, pipeline, [user_id]) for user_id in USER_IDS[:REPEATS]]
-        )
-        burst = _latency(world, pipeline, USER_IDS)
-        pipeline_running.close()
-        world_running.close()
+        with instapipe_env({**BASE_ENV, **emulators.env()}):
+            world_running = start_world(USER_IDS)
+            world = next(world_running)
+            pipeline_running = start_pipeline(emulators, world)
+            pipeline = next(pipeline_running)
+            one = statistics.median(
+                [_latency(world, pipeline, [user_id]) for user_id in USER_IDS[:REPEATS]]
+            )
+            burst = _latency(world, pipeline, USER_IDS)
+            pipeline_running.close()
+            world_running.close()
     finally:
-        os.environ.clear()
-        os.environ.update(saved)
         emulators.stop()
-        reset_process_state()
     return [
         Figure(
             "one story: tick to archived and posted",
